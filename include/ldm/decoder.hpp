@@ -1,0 +1,75 @@
+// The VAE decoder: z -> x_hat, as the seed builds it:
+// dec_dense_0 (latent -> hidden), SiLU, dec_dense_1 (hidden -> hidden), SiLU, dec_output (hidden -> input).
+#pragma once
+
+#include <ldm/layers.hpp>
+
+namespace ldm {
+
+template <class S>
+struct DecoderWorkspace {
+  Matrix<S> a0, h0, a1, h1;  // (B, hidden): pre-activations and SiLU outputs
+  Matrix<S> out;             // (B, input): x_hat
+  Matrix<S> dh, da;          // (B, hidden) scratch
+  Matrix<S> dz;              // (B, latent): the input gradient that backward returns
+};
+
+template <class S = float>
+struct Decoder {
+  Dense<S> dec_dense_0, dec_dense_1, dec_output;
+
+  Decoder() = default;
+  // Layer k draws its initial values from fold_in(key, k).
+  Decoder(int input_size, int latent_size, int hidden_size, Key key)
+      : dec_dense_0("dec_dense_0", latent_size, hidden_size, fold_in(key, 0)),
+        dec_dense_1("dec_dense_1", hidden_size, hidden_size, fold_in(key, 1)),
+        dec_output("dec_output", hidden_size, input_size, fold_in(key, 2)) {}
+
+  Eigen::Index input_size() const { return dec_output.out_features(); }
+  Eigen::Index latent_size() const { return dec_dense_0.in_features(); }
+
+  // z (B, latent) -> x_hat (B, input). Throws on a wrong width or NaN/Inf.
+  Matrix<S> operator()(const Matrix<S>& z) const {
+    DecoderWorkspace<S> ws;
+    forward(z, ws);
+    return std::move(ws.out);
+  }
+
+  void forward(const Matrix<S>& z, DecoderWorkspace<S>& ws) const {
+    detail::require_cols("Decoder", "z", z, latent_size());
+    detail::require_finite("Decoder", "z", z);
+    dec_dense_0.forward(z, ws.a0);
+    silu_forward(ws.a0, ws.h0);
+    dec_dense_1.forward(ws.h0, ws.a1);
+    silu_forward(ws.a1, ws.h1);
+    dec_output.forward(ws.h1, ws.out);
+  }
+
+  // Given dL/dx_hat (B, input), adds parameter gradients into grad, returns dL/dz (ws.dz).
+  const Matrix<S>& backward(const Matrix<S>& z, DecoderWorkspace<S>& ws, const Matrix<S>& d_out,
+                            Decoder& grad) const {
+    detail::require_same_shape("Decoder::backward", "d_out", d_out, "x_hat", ws.out);
+    dec_output.backward(ws.h1, d_out, grad.dec_output);
+    dec_output.backward_input(d_out, ws.dh);
+    silu_backward(ws.a1, ws.dh, ws.da);
+    dec_dense_1.backward(ws.h0, ws.da, grad.dec_dense_1);
+    dec_dense_1.backward_input(ws.da, ws.dh);
+    silu_backward(ws.a0, ws.dh, ws.da);
+    dec_dense_0.backward(z, ws.da, grad.dec_dense_0);
+    dec_dense_0.backward_input(ws.da, ws.dz);
+    return ws.dz;
+  }
+
+  template <class F, class... Models>
+  static void visit_each(F&& f, Models&... m) {
+    Dense<S>::visit_each(f, m.dec_dense_0...);
+    Dense<S>::visit_each(f, m.dec_dense_1...);
+    Dense<S>::visit_each(f, m.dec_output...);
+  }
+  template <class F>
+  void visit(F&& f) { visit_each(f, *this); }
+  template <class F>
+  void visit(F&& f) const { visit_each(f, *this); }
+};
+
+}  // namespace ldm

@@ -1,0 +1,161 @@
+// The noise predictor eps_hat(z_t, t), as the seed builds it:
+//   h = z_proj(z_t) + SiLU(time_mlp_1(embed(t)))
+//   h = h + down(SiLU(up(LayerNorm(h))))        for each of num_layers residual blocks
+//   eps_hat = noise_pred(h)
+#pragma once
+
+#include <ldm/layers.hpp>
+
+#include <vector>
+
+namespace ldm {
+
+// One pre-norm residual MLP block: x + down(SiLU(up(norm(x)))), up widening 4x.
+template <class S = float>
+struct ResidualBlock {
+  LayerNorm<S> norm;
+  Dense<S> up, down;
+
+  ResidualBlock() = default;
+  // Named denoiser_block_<index>_{norm,up,down}; up and down draw from fold_in(key, 0 / 1).
+  ResidualBlock(int index, int hidden_size, Key key)
+      : norm(detail::concat("denoiser_block_", index, "_norm"), hidden_size),
+        up(detail::concat("denoiser_block_", index, "_up"), hidden_size, 4 * hidden_size, fold_in(key, 0)),
+        down(detail::concat("denoiser_block_", index, "_down"), 4 * hidden_size, hidden_size, fold_in(key, 1)) {}
+
+  template <class F, class... Blocks>
+  static void visit_each(F&& f, Blocks&... b) {
+    LayerNorm<S>::visit_each(f, b.norm...);
+    Dense<S>::visit_each(f, b.up...);
+    Dense<S>::visit_each(f, b.down...);
+  }
+};
+
+template <class S>
+struct BlockActivations {
+  Matrix<S> n;           // (B, hidden): LayerNorm output
+  Vector<S> mean, rstd;  // (B): LayerNorm statistics
+  Matrix<S> u, s;        // (B, 4 hidden): up output and its SiLU
+};
+
+template <class S>
+struct DenoiserWorkspace {
+  Matrix<S> emb, a_t, temb;              // (B, hidden): embedding, time_mlp_1 output, its SiLU
+  std::vector<Matrix<S>> h;              // num_layers + 1 residual states (B, hidden)
+  std::vector<BlockActivations<S>> blocks;
+  Matrix<S> out;                         // (B, latent): eps_hat
+  Matrix<S> dh, dn, ds, du, da;          // backward scratch
+  Matrix<S> dz;                          // (B, latent): the input gradient that backward returns
+};
+
+template <class S = float>
+struct Denoiser {
+  Dense<S> time_mlp_1, z_proj;
+  std::vector<ResidualBlock<S>> blocks;
+  Dense<S> noise_pred;
+  int num_steps = 0;
+  TimeEmbedding embedding = TimeEmbedding::normalized;
+
+  Denoiser() = default;
+  // time_mlp_1, z_proj and noise_pred draw from fold_in(key, 0 / 1 / 2), block i from fold_in(key, 2 + i).
+  Denoiser(int latent_size, int hidden_size, int num_layers, int num_steps_, Key key,
+           TimeEmbedding embedding_ = TimeEmbedding::normalized)
+      : time_mlp_1("time_mlp_1", hidden_size, hidden_size, fold_in(key, 0)),
+        z_proj("z_proj", latent_size, hidden_size, fold_in(key, 1)),
+        noise_pred("noise_pred", hidden_size, latent_size, fold_in(key, 2)),
+        num_steps(num_steps_), embedding(embedding_) {
+    detail::require_positive("Denoiser", "num_steps", num_steps_);
+    if (hidden_size % 2 != 0)
+      throw std::invalid_argument(detail::concat(
+          "Denoiser: hidden_size must be even (the time embedding is half sine, half cosine), got ",
+          hidden_size));
+    for (int i = 1; i <= num_layers; ++i)
+      blocks.emplace_back(i, hidden_size, fold_in(key, static_cast<std::uint32_t>(2 + i)));
+  }
+
+  Eigen::Index latent_size() const { return z_proj.in_features(); }
+  Eigen::Index hidden_size() const { return z_proj.out_features(); }
+  int num_layers() const { return static_cast<int>(blocks.size()); }
+
+  // z_t (B, latent), t (B) in [0, num_steps) -> eps_hat (B, latent).
+  Matrix<S> operator()(const Matrix<S>& z_t, const Eigen::VectorXi& t) const {
+    DenoiserWorkspace<S> ws;
+    forward(z_t, t, ws);
+    return std::move(ws.out);
+  }
+
+  void forward(const Matrix<S>& z_t, const Eigen::VectorXi& t, DenoiserWorkspace<S>& ws) const {
+    check_input(z_t, t);
+    const std::size_t n_blocks = blocks.size();
+    ws.h.resize(n_blocks + 1);
+    ws.blocks.resize(n_blocks);
+    time_embedding(t, num_steps, hidden_size(), embedding, ws.emb);
+    time_mlp_1.forward(ws.emb, ws.a_t);
+    silu_forward(ws.a_t, ws.temb);
+    z_proj.forward(z_t, ws.h[0]);
+    ws.h[0] += ws.temb;
+    for (std::size_t i = 0; i < n_blocks; ++i) {
+      const ResidualBlock<S>& block = blocks[i];
+      BlockActivations<S>& act = ws.blocks[i];
+      block.norm.forward(ws.h[i], act.n, act.mean, act.rstd);
+      block.up.forward(act.n, act.u);
+      silu_forward(act.u, act.s);
+      block.down.forward(act.s, ws.h[i + 1]);
+      ws.h[i + 1] += ws.h[i];
+    }
+    noise_pred.forward(ws.h[n_blocks], ws.out);
+  }
+
+  // Given dL/deps_hat (B, latent), adds parameter gradients into grad, returns dL/dz_t (ws.dz).
+  const Matrix<S>& backward(const Matrix<S>& z_t, DenoiserWorkspace<S>& ws, const Matrix<S>& d_out,
+                            Denoiser& grad) const {
+    detail::require_same_shape("Denoiser::backward", "d_out", d_out, "eps_hat", ws.out);
+    const std::size_t n_blocks = blocks.size();
+    noise_pred.backward(ws.h[n_blocks], d_out, grad.noise_pred);
+    noise_pred.backward_input(d_out, ws.dh);  // dh: gradient of the residual stream
+    for (std::size_t i = n_blocks; i-- > 0;) {
+      const ResidualBlock<S>& block = blocks[i];
+      BlockActivations<S>& act = ws.blocks[i];
+      block.down.backward(act.s, ws.dh, grad.blocks[i].down);
+      block.down.backward_input(ws.dh, ws.ds);
+      silu_backward(act.u, ws.ds, ws.du);
+      block.up.backward(act.n, ws.du, grad.blocks[i].up);
+      block.up.backward_input(ws.du, ws.dn);
+      block.norm.backward(ws.h[i], act.mean, act.rstd, ws.dn, grad.blocks[i].norm, ws.da);
+      ws.dh += ws.da;  // the skip connection passes dh through unchanged
+    }
+    z_proj.backward(z_t, ws.dh, grad.z_proj);
+    z_proj.backward_input(ws.dh, ws.dz);
+    silu_backward(ws.a_t, ws.dh, ws.da);
+    time_mlp_1.backward(ws.emb, ws.da, grad.time_mlp_1);
+    return ws.dz;
+  }
+
+  template <class F, class... Models>
+  static void visit_each(F&& f, Models&... m) {
+    Dense<S>::visit_each(f, m.time_mlp_1...);
+    Dense<S>::visit_each(f, m.z_proj...);
+    const std::size_t n_blocks = detail::first_of(m...).blocks.size();
+    for (std::size_t i = 0; i < n_blocks; ++i) ResidualBlock<S>::visit_each(f, m.blocks[i]...);
+    Dense<S>::visit_each(f, m.noise_pred...);
+  }
+  template <class F>
+  void visit(F&& f) { visit_each(f, *this); }
+  template <class F>
+  void visit(F&& f) const { visit_each(f, *this); }
+
+ private:
+  void check_input(const Matrix<S>& z_t, const Eigen::VectorXi& t) const {
+    detail::require_cols("Denoiser", "z_t", z_t, latent_size());
+    if (t.size() != z_t.rows())
+      throw std::invalid_argument(detail::concat("Denoiser: t has ", t.size(),
+                                                 " timesteps but z_t has ", z_t.rows(), " rows"));
+    for (Eigen::Index b = 0; b < t.size(); ++b)
+      if (t(b) < 0 || t(b) >= num_steps)
+        throw std::invalid_argument(detail::concat("Denoiser: t(", b, ") = ", t(b),
+                                                   " is outside [0, ", num_steps, ")"));
+    detail::require_finite("Denoiser", "z_t", z_t);
+  }
+};
+
+}  // namespace ldm

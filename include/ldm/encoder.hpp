@@ -1,0 +1,92 @@
+// The VAE encoder: x -> (mu, log_var), as the seed builds it:
+// enc_dense_0 (input -> hidden), SiLU, enc_dense_1 (hidden -> hidden), SiLU,
+// heads enc_mu and enc_log_var (hidden -> latent).
+#pragma once
+
+#include <ldm/layers.hpp>
+
+namespace ldm {
+
+template <class S>
+struct EncoderOutput {
+  Matrix<S> mu;       // (B, latent)
+  Matrix<S> log_var;  // (B, latent)
+};
+
+// Activations of one training forward pass, kept for backward, plus backward scratch.
+// Reusing one workspace across steps makes the steady state allocation-free.
+template <class S>
+struct EncoderWorkspace {
+  Matrix<S> a0, h0, a1, h1;  // (B, hidden): pre-activations and SiLU outputs
+  EncoderOutput<S> out;      // (B, latent) each
+  Matrix<S> dh, da;          // (B, hidden) scratch
+  Matrix<S> dx;              // (B, input): the input gradient that backward returns
+};
+
+template <class S = float>
+struct Encoder {
+  Dense<S> enc_dense_0, enc_dense_1, enc_mu, enc_log_var;
+
+  Encoder() = default;
+  // Layer k draws its initial values from fold_in(key, k).
+  Encoder(int input_size, int latent_size, int hidden_size, Key key)
+      : enc_dense_0("enc_dense_0", input_size, hidden_size, fold_in(key, 0)),
+        enc_dense_1("enc_dense_1", hidden_size, hidden_size, fold_in(key, 1)),
+        enc_mu("enc_mu", hidden_size, latent_size, fold_in(key, 2)),
+        enc_log_var("enc_log_var", hidden_size, latent_size, fold_in(key, 3)) {}
+
+  Eigen::Index input_size() const { return enc_dense_0.in_features(); }
+  Eigen::Index latent_size() const { return enc_mu.out_features(); }
+
+  // x (B, input) -> {mu, log_var}, each (B, latent). Throws on a wrong width or NaN/Inf.
+  EncoderOutput<S> operator()(const Matrix<S>& x) const {
+    EncoderWorkspace<S> ws;
+    forward(x, ws);
+    return std::move(ws.out);
+  }
+
+  // The training forward: fills ws (activations for backward and ws.out).
+  void forward(const Matrix<S>& x, EncoderWorkspace<S>& ws) const {
+    detail::require_cols("Encoder", "x", x, input_size());
+    detail::require_finite("Encoder", "x", x);
+    enc_dense_0.forward(x, ws.a0);
+    silu_forward(ws.a0, ws.h0);
+    enc_dense_1.forward(ws.h0, ws.a1);
+    silu_forward(ws.a1, ws.h1);
+    enc_mu.forward(ws.h1, ws.out.mu);
+    enc_log_var.forward(ws.h1, ws.out.log_var);
+  }
+
+  // Given dL/dmu and dL/dlog_var (B, latent), adds the parameter gradients into grad and
+  // returns dL/dx (B, input), stored in ws.dx. Needs the ws of the matching forward.
+  const Matrix<S>& backward(const Matrix<S>& x, EncoderWorkspace<S>& ws, const Matrix<S>& d_mu,
+                            const Matrix<S>& d_log_var, Encoder& grad) const {
+    detail::require_same_shape("Encoder::backward", "d_mu", d_mu, "mu", ws.out.mu);
+    detail::require_same_shape("Encoder::backward", "d_log_var", d_log_var, "log_var", ws.out.log_var);
+    enc_mu.backward(ws.h1, d_mu, grad.enc_mu);
+    enc_log_var.backward(ws.h1, d_log_var, grad.enc_log_var);
+    enc_mu.backward_input(d_mu, ws.dh);
+    enc_log_var.backward_input_add(d_log_var, ws.dh);
+    silu_backward(ws.a1, ws.dh, ws.da);
+    enc_dense_1.backward(ws.h0, ws.da, grad.enc_dense_1);
+    enc_dense_1.backward_input(ws.da, ws.dh);
+    silu_backward(ws.a0, ws.dh, ws.da);
+    enc_dense_0.backward(x, ws.da, grad.enc_dense_0);
+    enc_dense_0.backward_input(ws.da, ws.dx);
+    return ws.dx;
+  }
+
+  template <class F, class... Models>
+  static void visit_each(F&& f, Models&... m) {
+    Dense<S>::visit_each(f, m.enc_dense_0...);
+    Dense<S>::visit_each(f, m.enc_dense_1...);
+    Dense<S>::visit_each(f, m.enc_mu...);
+    Dense<S>::visit_each(f, m.enc_log_var...);
+  }
+  template <class F>
+  void visit(F&& f) { visit_each(f, *this); }
+  template <class F>
+  void visit(F&& f) const { visit_each(f, *this); }
+};
+
+}  // namespace ldm

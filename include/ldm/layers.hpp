@@ -1,0 +1,182 @@
+// The building blocks: Dense, SiLU, LayerNorm and the sinusoidal time embedding, each with a
+// forward and a backward pass (llm.c style: outputs first in the shape comments, backward adds
+// parameter gradients into a gradient layer of the same type).
+#pragma once
+
+#include <ldm/params.hpp>
+#include <ldm/random.hpp>
+#include <ldm/tensor.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <tuple>
+
+namespace ldm {
+
+namespace detail {
+template <class First, class... Rest>
+First& first_of(First& first, Rest&...) {
+  return first;
+}
+}  // namespace detail
+
+// y = x W^T + b, PyTorch's nn.Linear: weight [out, in], bias [out].
+template <class S = float>
+struct Dense {
+  std::string weight_name, bias_name;
+  Matrix<S> weight;  // (out, in)
+  Vector<S> bias;    // (out)
+
+  Dense() = default;
+
+  // Zero parameters named "<name>.weight" and "<name>.bias".
+  Dense(const std::string& name, Eigen::Index in, Eigen::Index out)
+      : weight_name(name + ".weight"), bias_name(name + ".bias"),
+        weight(Matrix<S>::Zero(out, in)), bias(Vector<S>::Zero(out)) {}
+
+  // PyTorch's nn.Linear default initialisation: kaiming_uniform(a = sqrt 5) gives weights, and
+  // the bias rule gives biases, both uniform in [-1/sqrt(in), 1/sqrt(in)). The weight draws
+  // from split(key)[0], the bias from split(key)[1].
+  Dense(const std::string& name, Eigen::Index in, Eigen::Index out, Key key) : Dense(name, in, out) {
+    const S bound = S(1) / std::sqrt(static_cast<S>(in));
+    const auto [weight_key, bias_key] = split(key);
+    fill_uniform(weight_key, weight);
+    fill_uniform(bias_key, bias);
+    weight = (weight.array() * (2 * bound) - bound).matrix();
+    bias = (bias.array() * (2 * bound) - bound).matrix();
+  }
+
+  Eigen::Index in_features() const { return weight.cols(); }
+  Eigen::Index out_features() const { return weight.rows(); }
+
+  // y (B, out) = x (B, in) W^T + b
+  void forward(const Matrix<S>& x, Matrix<S>& y) const {
+    y.noalias() = x * weight.transpose();
+    y.rowwise() += bias.transpose();
+  }
+
+  // dW += dy^T x, db += column sums of dy.   x (B, in), dy (B, out)
+  void backward(const Matrix<S>& x, const Matrix<S>& dy, Dense& grad) const {
+    grad.weight.noalias() += dy.transpose() * x;
+    grad.bias.noalias() += dy.colwise().sum().transpose();
+  }
+
+  // dx (B, in) = dy W
+  void backward_input(const Matrix<S>& dy, Matrix<S>& dx) const { dx.noalias() = dy * weight; }
+  // dx (B, in) += dy W, for an input that feeds two layers
+  void backward_input_add(const Matrix<S>& dy, Matrix<S>& dx) const { dx.noalias() += dy * weight; }
+
+  template <class F, class... Layers>
+  static void visit_each(F&& f, Layers&... layers) {
+    const Dense& first = detail::first_of(layers...);
+    f(first.weight_name, layers.weight...);
+    f(first.bias_name, layers.bias...);
+  }
+};
+
+// SiLU(x) = x sigmoid(x) (Elfwing et al. 2018; "swish").
+template <class S>
+void silu_forward(const Matrix<S>& x, Matrix<S>& y) {
+  y = x.unaryExpr([](S v) { return v / (S(1) + std::exp(-v)); });
+}
+
+// dx = dy * SiLU'(x), SiLU'(x) = s (1 + x (1 - s)) with s = sigmoid(x).
+template <class S>
+void silu_backward(const Matrix<S>& x, const Matrix<S>& dy, Matrix<S>& dx) {
+  dx = x.binaryExpr(dy, [](S v, S g) {
+    const S s = S(1) / (S(1) + std::exp(-v));
+    return g * s * (S(1) + v * (S(1) - s));
+  });
+}
+
+// Layer normalisation over the features of each row (Ba et al. 2016), PyTorch's nn.LayerNorm:
+// biased variance, eps 1e-5 inside the square root, weight 1 and bias 0 at start.
+template <class S = float>
+struct LayerNorm {
+  static constexpr double eps = 1e-5;
+  std::string weight_name, bias_name;
+  Vector<S> weight;  // (dim)
+  Vector<S> bias;    // (dim)
+
+  LayerNorm() = default;
+  LayerNorm(const std::string& name, Eigen::Index dim)
+      : weight_name(name + ".weight"), bias_name(name + ".bias"),
+        weight(Vector<S>::Ones(dim)), bias(Vector<S>::Zero(dim)) {}
+
+  // y (B, D) = (x - mean) * rstd * w + b; saves mean (B) and rstd (B) for backward.
+  void forward(const Matrix<S>& x, Matrix<S>& y, Vector<S>& mean, Vector<S>& rstd) const {
+    const Eigen::Index n = x.rows();
+    const S inv_dim = S(1) / static_cast<S>(x.cols());
+    y.resize(n, x.cols());
+    mean.resize(n);
+    rstd.resize(n);
+    for (Eigen::Index r = 0; r < n; ++r) {
+      const auto row = x.row(r).array();
+      const S m = row.sum() * inv_dim;
+      const S var = (row - m).square().sum() * inv_dim;
+      const S rs = S(1) / std::sqrt(var + static_cast<S>(eps));
+      mean(r) = m;
+      rstd(r) = rs;
+      y.row(r).array() = (row - m) * rs * weight.transpose().array() + bias.transpose().array();
+    }
+  }
+
+  // dw += sum_rows dy * xhat, db += sum_rows dy,
+  // dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = dy * w (the LayerNorm backward of
+  // llm.c's layernorm_backward, derived from xhat = (x - mean) rstd).
+  void backward(const Matrix<S>& x, const Vector<S>& mean, const Vector<S>& rstd,
+                const Matrix<S>& dy, LayerNorm& grad, Matrix<S>& dx) const {
+    const Eigen::Index n = x.rows();
+    const S inv_dim = S(1) / static_cast<S>(x.cols());
+    dx.resize(n, x.cols());
+    for (Eigen::Index r = 0; r < n; ++r) {
+      const auto xhat = (x.row(r).array() - mean(r)) * rstd(r);
+      const auto g = dy.row(r).array() * weight.transpose().array();
+      const S g_mean = g.sum() * inv_dim;
+      const S gx_mean = (g * xhat).sum() * inv_dim;
+      grad.weight.array() += (dy.row(r).array() * xhat).transpose();
+      grad.bias.array() += dy.row(r).array().transpose();
+      dx.row(r).array() = rstd(r) * (g - g_mean - xhat * gx_mean);
+    }
+  }
+
+  template <class F, class... Layers>
+  static void visit_each(F&& f, Layers&... layers) {
+    const LayerNorm& first = detail::first_of(layers...);
+    f(first.weight_name, layers.weight...);
+    f(first.bias_name, layers.bias...);
+  }
+};
+
+// Which time value the sinusoidal embedding sees.
+enum class TimeEmbedding {
+  normalized,  // t / num_steps, the seed's choice: every angle is at most 1 radian
+  raw,         // t itself, as Ho et al. 2020 and the Transformer positional encoding
+};
+
+// out (B, dim): [sin(tau f_0..f_{h-1}), cos(tau f_0..f_{h-1})], h = dim / 2,
+// f_i = exp(-ln(10000) i / max(h - 1, 1)) (Vaswani et al. 2017, sec. 3.5; the seed's layout),
+// tau = t / num_steps or t. Computed in double, then rounded to S.
+template <class S>
+void time_embedding(const Eigen::VectorXi& t, int num_steps, Eigen::Index dim, TimeEmbedding kind,
+                    Matrix<S>& out) {
+  if (dim <= 0 || dim % 2 != 0)
+    throw std::invalid_argument(
+        detail::concat("time_embedding: dim must be even and positive, got ", dim));
+  const Eigen::Index half = dim / 2;
+  const double denom = static_cast<double>(std::max<Eigen::Index>(half - 1, 1));
+  out.resize(t.size(), dim);
+  for (Eigen::Index b = 0; b < t.size(); ++b) {
+    const double tau = kind == TimeEmbedding::normalized
+                           ? static_cast<double>(t(b)) / static_cast<double>(num_steps)
+                           : static_cast<double>(t(b));
+    for (Eigen::Index i = 0; i < half; ++i) {
+      const double angle = tau * std::exp(-std::log(10000.0) * static_cast<double>(i) / denom);
+      out(b, i) = static_cast<S>(std::sin(angle));
+      out(b, half + i) = static_cast<S>(std::cos(angle));
+    }
+  }
+}
+
+}  // namespace ldm

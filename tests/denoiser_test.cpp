@@ -1,0 +1,140 @@
+#include <catch2/catch.hpp>
+
+#include <ldm/denoiser.hpp>
+
+#include "gradcheck.hpp"
+
+#include <limits>
+#include <vector>
+
+using namespace ldm;
+using Catch::Matchers::Contains;
+
+TEST_CASE("Denoiser: parameter names, order and shapes follow the seed") {
+  const Denoiser<float> den(3, 8, 2, 100, make_key(0));
+  std::vector<std::string> names;
+  std::vector<Eigen::Index> sizes;
+  den.visit([&](const std::string& name, const auto& p) {
+    names.push_back(name);
+    sizes.push_back(p.size());
+  });
+  REQUIRE(names == std::vector<std::string>{
+                       "time_mlp_1.weight", "time_mlp_1.bias", "z_proj.weight", "z_proj.bias",
+                       "denoiser_block_1_norm.weight", "denoiser_block_1_norm.bias",
+                       "denoiser_block_1_up.weight", "denoiser_block_1_up.bias",
+                       "denoiser_block_1_down.weight", "denoiser_block_1_down.bias",
+                       "denoiser_block_2_norm.weight", "denoiser_block_2_norm.bias",
+                       "denoiser_block_2_up.weight", "denoiser_block_2_up.bias",
+                       "denoiser_block_2_down.weight", "denoiser_block_2_down.bias",
+                       "noise_pred.weight", "noise_pred.bias"});
+  REQUIRE(den.blocks[0].up.weight.rows() == 32);  // [4 hidden, hidden]
+  REQUIRE(den.blocks[0].up.weight.cols() == 8);
+  REQUIRE(den.blocks[1].norm.weight == Vector<float>::Ones(8));
+  REQUIRE(den.blocks[1].norm.bias == Vector<float>::Zero(8));
+  REQUIRE(count_parameters(den) == (8 * 8 + 8) + (3 * 8 + 8) + 2 * (16 + 8 * 32 + 32 + 32 * 8 + 8) + (8 * 3 + 3));
+}
+
+// The seed's forward pass written out plainly, to compare against.
+Matrix<double> reference_forward(const Denoiser<double>& den, const Matrix<double>& z,
+                                 const Eigen::VectorXi& t) {
+  const auto silu = [](const Matrix<double>& a) {
+    return Matrix<double>(a.array() / (1 + (-a.array()).exp()));
+  };
+  const auto dense = [](const Dense<double>& d, const Matrix<double>& in) {
+    return Matrix<double>((in * d.weight.transpose()).rowwise() + d.bias.transpose());
+  };
+  const Eigen::Index hidden = den.hidden_size(), half = hidden / 2;
+  Matrix<double> emb(t.size(), hidden);
+  for (Eigen::Index b = 0; b < t.size(); ++b)
+    for (Eigen::Index i = 0; i < half; ++i) {
+      const double f = std::exp(-std::log(10000.0) * double(i) / double(std::max<Eigen::Index>(half - 1, 1)));
+      emb(b, i) = std::sin(double(t(b)) / den.num_steps * f);
+      emb(b, half + i) = std::cos(double(t(b)) / den.num_steps * f);
+    }
+  Matrix<double> x = dense(den.z_proj, z) + silu(dense(den.time_mlp_1, emb));
+  for (const auto& block : den.blocks) {
+    Matrix<double> n(x.rows(), x.cols());
+    for (Eigen::Index r = 0; r < x.rows(); ++r) {
+      const double m = x.row(r).mean();
+      const double var = (x.row(r).array() - m).square().mean();
+      n.row(r) = ((x.row(r).array() - m) / std::sqrt(var + 1e-5) * block.norm.weight.transpose().array() +
+                  block.norm.bias.transpose().array()).matrix();
+    }
+    x += dense(block.down, silu(dense(block.up, n)));
+  }
+  return dense(den.noise_pred, x);
+}
+
+TEST_CASE("Denoiser: forward is the seed's residual MLP") {
+  Denoiser<double> den(3, 8, 2, 100, make_key(1));
+  test::randomize(den, make_key(2));
+  const Matrix<double> z = normal<double>(make_key(3), 4, 3).values;
+  Eigen::VectorXi t(4);
+  t << 0, 17, 50, 99;
+  REQUIRE((den(z, t) - reference_forward(den, z, t)).norm() < 1e-12);
+}
+
+TEST_CASE("Denoiser: the time embedding changes the prediction; raw and normalised differ") {
+  Denoiser<double> den(3, 8, 1, 1000, make_key(4));
+  Denoiser<double> raw(3, 8, 1, 1000, make_key(4), TimeEmbedding::raw);
+  const Matrix<double> z = Matrix<double>::Zero(2, 3);
+  Eigen::VectorXi t(2);
+  t << 10, 11;
+  const Matrix<double> a = den(z, t), b = raw(z, t);
+  REQUIRE((a.row(0) - a.row(1)).norm() > 0);
+  REQUIRE((a - b).norm() > 1e-3);
+  t << 0, 0;
+  REQUIRE((den(z, t) - raw(z, t)).norm() == 0);  // at t = 0 both embeddings are [0.., 1..]
+}
+
+TEST_CASE("Denoiser: backward matches finite differences for z_t and every parameter") {
+  Denoiser<double> den(3, 6, 2, 50, make_key(5));
+  test::randomize(den, make_key(6));
+  Matrix<double> z = normal<double>(make_key(7), 4, 3).values;
+  Eigen::VectorXi t(4);
+  t << 0, 13, 27, 49;
+  const Matrix<double> r = normal<double>(make_key(8), 4, 3).values;
+  const auto loss = [&] { return (den(z, t).array() * r.array()).sum(); };
+  DenoiserWorkspace<double> ws;
+  den.forward(z, t, ws);
+  Denoiser<double> grad = zeros_like(den);
+  const Matrix<double> dz = den.backward(z, ws, r, grad);
+  std::string worst;
+  const double error = test::max_parameter_error(den, grad, loss, &worst);
+  INFO("worst parameter: " << worst);
+  REQUIRE(error < 1e-6);
+  REQUIRE(test::relative_error(dz, test::numeric_gradient(z, loss)) < 1e-6);
+}
+
+TEST_CASE("Denoiser: a workspace can be reused across batch sizes") {
+  const Denoiser<float> den(2, 4, 1, 10, make_key(9));
+  DenoiserWorkspace<float> ws;
+  Eigen::VectorXi t3(3), t1(1);
+  t3 << 1, 2, 3;
+  t1 << 5;
+  const Matrix<float> z3 = normal<float>(make_key(1), 3, 2).values;
+  den.forward(z3, t3, ws);
+  den.forward(z3.topRows(1), t1, ws);
+  REQUIRE(ws.out.rows() == 1);
+  REQUIRE(ws.out == den(z3.topRows(1), t1));
+}
+
+TEST_CASE("Denoiser: bad input throws a message naming the problem") {
+  const Denoiser<float> den(2, 4, 1, 10, make_key(0));
+  Eigen::VectorXi t(2);
+  t << 0, 10;
+  const Matrix<float> z = Matrix<float>::Zero(2, 2);
+  REQUIRE_THROWS_WITH(den(z, t), Contains("t(1) = 10") && Contains("[0, 10)"));
+  t << -1, 0;
+  REQUIRE_THROWS_WITH(den(z, t), Contains("t(0) = -1"));
+  Eigen::VectorXi t3(3);
+  t3 << 0, 1, 2;
+  REQUIRE_THROWS_WITH(den(z, t3), Contains("t has 3 timesteps but z_t has 2 rows"));
+  t << 0, 1;
+  REQUIRE_THROWS_WITH(den(Matrix<float>::Zero(2, 3), t), Contains("z_t must have 2 columns"));
+  Matrix<float> bad = z;
+  bad(1, 1) = std::numeric_limits<float>::quiet_NaN();
+  REQUIRE_THROWS_WITH(den(bad, t), Contains("non-finite"));
+  REQUIRE_THROWS_WITH(Denoiser<float>(2, 5, 1, 10, make_key(0)), Contains("hidden_size must be even"));
+  REQUIRE_THROWS_WITH(Denoiser<float>(2, 4, 1, 0, make_key(0)), Contains("num_steps must be positive"));
+}

@@ -1,0 +1,153 @@
+#include <catch2/catch.hpp>
+
+#include <ldm/layers.hpp>
+
+#include "gradcheck.hpp"
+
+using namespace ldm;
+using Catch::Matchers::Contains;
+
+TEST_CASE("Dense forward computes x W^T + b") {
+  Dense<double> d("d", 3, 2);
+  d.weight << 1, 2, 3, -1, 0, 1;
+  d.bias << 0.5, -2;
+  Matrix<double> x(2, 3), y;
+  x << 1, 1, 1, 2, 0, -1;
+  d.forward(x, y);
+  REQUIRE(y(0, 0) == 6.5);   // 1 + 2 + 3 + 0.5
+  REQUIRE(y(0, 1) == -2);    // -1 + 0 + 1 - 2
+  REQUIRE(y(1, 0) == -0.5);  // 2 - 3 + 0.5
+  REQUIRE(y(1, 1) == -5);    // -2 - 1 - 2
+}
+
+TEST_CASE("Dense initialisation is PyTorch's uniform(-1/sqrt(in), 1/sqrt(in)), reproducible") {
+  Dense<float> a("layer", 16, 300, make_key(7)), b("layer", 16, 300, make_key(7));
+  Dense<float> c("layer", 16, 300, make_key(8));
+  REQUIRE(a.weight_name == "layer.weight");
+  REQUIRE(a.bias_name == "layer.bias");
+  REQUIRE(a.weight.rows() == 300);
+  REQUIRE(a.weight.cols() == 16);
+  REQUIRE(a.weight == b.weight);
+  REQUIRE(a.bias == b.bias);
+  REQUIRE(a.weight != c.weight);
+  REQUIRE(a.weight.cwiseAbs().maxCoeff() <= 0.25f);
+  REQUIRE(a.bias.cwiseAbs().maxCoeff() <= 0.25f);
+  // 4800 uniforms on [-0.25, 0.25): variance 1/48, the mean's standard error is 0.0021.
+  REQUIRE(std::abs(a.weight.mean()) < 0.01);
+  REQUIRE(a.weight.array().square().mean() == Approx(1.0 / 48).epsilon(0.05));
+  REQUIRE(a.weight.maxCoeff() > 0.24f);
+  REQUIRE(a.weight.minCoeff() < -0.24f);
+}
+
+TEST_CASE("Dense backward matches finite differences") {
+  Dense<double> d("d", 5, 3, make_key(1));
+  Matrix<double> x = normal<double>(make_key(2), 4, 5).values;
+  const Matrix<double> r = normal<double>(make_key(3), 4, 3).values;  // L = sum(r .* y)
+  const auto loss = [&] {
+    Matrix<double> y;
+    d.forward(x, y);
+    return (y.array() * r.array()).sum();
+  };
+  Dense<double> grad = zeros_like(d);
+  d.backward(x, r, grad);
+  Matrix<double> dx;
+  d.backward_input(r, dx);
+  REQUIRE(test::max_parameter_error(d, grad, loss) < 1e-8);
+  REQUIRE(test::relative_error(dx, test::numeric_gradient(x, loss)) < 1e-8);
+  // Backward adds: a second call doubles the gradient; backward_input_add adds dy W.
+  d.backward(x, r, grad);
+  Dense<double> once = zeros_like(d);
+  d.backward(x, r, once);
+  REQUIRE((grad.weight - 2 * once.weight).norm() < 1e-12);
+  d.backward_input_add(r, dx);
+  Matrix<double> dx_once;
+  d.backward_input(r, dx_once);
+  REQUIRE((dx - 2 * dx_once).norm() < 1e-12);
+}
+
+TEST_CASE("SiLU values and derivative") {
+  Matrix<double> x(1, 4), y, dx;
+  x << 0, 1, -2, 30;
+  silu_forward(x, y);
+  REQUIRE(y(0, 0) == 0);
+  REQUIRE(y(0, 1) == Approx(0.7310585786300049).epsilon(1e-15));  // 1 / (1 + e^-1)
+  REQUIRE(y(0, 2) == Approx(-0.2384058440442351).epsilon(1e-15));  // -2 / (1 + e^2)
+  REQUIRE(y(0, 3) == Approx(30.0).epsilon(1e-12));
+  Matrix<double> ones = Matrix<double>::Ones(1, 4);
+  silu_backward(x, ones, dx);
+  REQUIRE(dx(0, 0) == 0.5);
+  // SiLU'(1) = s(1)(1 + 1 - s(1)), s(1) = 0.7310585786300049
+  REQUIRE(dx(0, 1) == Approx(0.7310585786300049 * (2 - 0.7310585786300049)).epsilon(1e-15));
+  Matrix<double> xs = normal<double>(make_key(4), 3, 6).values * 3.0;
+  const Matrix<double> r = normal<double>(make_key(5), 3, 6).values;
+  const auto loss = [&] {
+    Matrix<double> out;
+    silu_forward(xs, out);
+    return (out.array() * r.array()).sum();
+  };
+  silu_backward(xs, r, dx);
+  REQUIRE(test::relative_error(dx, test::numeric_gradient(xs, loss)) < 1e-8);
+}
+
+TEST_CASE("LayerNorm normalises each row like PyTorch (biased variance, eps 1e-5)") {
+  LayerNorm<double> ln("n", 4);
+  REQUIRE(ln.weight == Vector<double>::Ones(4));
+  REQUIRE(ln.bias == Vector<double>::Zero(4));
+  Matrix<double> x(1, 4), y;
+  x << 1, 2, 3, 4;
+  Vector<double> mean, rstd;
+  ln.forward(x, y, mean, rstd);
+  REQUIRE(mean(0) == 2.5);
+  REQUIRE(rstd(0) == Approx(1 / std::sqrt(1.25 + 1e-5)).epsilon(1e-14));
+  REQUIRE(y(0, 0) == Approx(-1.5 / std::sqrt(1.25 + 1e-5)).epsilon(1e-14));
+  ln.weight << 2, 2, 2, 2;
+  ln.bias << 1, 1, 1, 1;
+  ln.forward(x, y, mean, rstd);
+  REQUIRE(y(0, 3) == Approx(1 + 3 / std::sqrt(1.25 + 1e-5)).epsilon(1e-14));
+}
+
+TEST_CASE("LayerNorm backward matches finite differences") {
+  LayerNorm<double> ln("n", 6);
+  test::randomize(ln, make_key(9));
+  Matrix<double> x = normal<double>(make_key(10), 5, 6).values;
+  const Matrix<double> r = normal<double>(make_key(11), 5, 6).values;
+  const auto loss = [&] {
+    Matrix<double> y;
+    Vector<double> m, s;
+    ln.forward(x, y, m, s);
+    return (y.array() * r.array()).sum();
+  };
+  Matrix<double> y, dx;
+  Vector<double> m, s;
+  ln.forward(x, y, m, s);
+  LayerNorm<double> grad = zeros_like(ln);
+  ln.backward(x, m, s, r, grad, dx);
+  REQUIRE(test::max_parameter_error(ln, grad, loss) < 1e-7);
+  REQUIRE(test::relative_error(dx, test::numeric_gradient(x, loss)) < 1e-7);
+}
+
+TEST_CASE("time embedding: sin then cos of t scaled by geometric frequencies") {
+  Eigen::VectorXi t(3);
+  t << 0, 500, 999;
+  Matrix<double> e;
+  time_embedding(t, 1000, 8, TimeEmbedding::normalized, e);
+  REQUIRE(e.rows() == 3);
+  REQUIRE(e.cols() == 8);
+  for (int i = 0; i < 4; ++i) {
+    REQUIRE(e(0, i) == 0);      // sin 0
+    REQUIRE(e(0, 4 + i) == 1);  // cos 0
+  }
+  // half = 4, f_i = 10000^(-i/3): f_0 = 1, f_3 = 1e-4.
+  REQUIRE(e(1, 0) == Approx(std::sin(0.5)).epsilon(1e-15));
+  REQUIRE(e(1, 4) == Approx(std::cos(0.5)).epsilon(1e-15));
+  REQUIRE(e(2, 1) == Approx(std::sin(0.999 * std::pow(10000.0, -1.0 / 3))).epsilon(1e-14));
+  REQUIRE(e(2, 7) == Approx(std::cos(0.999e-4)).epsilon(1e-15));
+  time_embedding(t, 1000, 8, TimeEmbedding::raw, e);
+  REQUIRE(e(1, 0) == Approx(std::sin(500.0)).epsilon(1e-13));
+  REQUIRE(e(2, 3) == Approx(std::sin(999e-4)).epsilon(1e-13));
+  // A width of 2 has one frequency, 1 (max(half - 1, 1) avoids dividing by zero).
+  time_embedding(t, 1000, 2, TimeEmbedding::normalized, e);
+  REQUIRE(e(1, 0) == Approx(std::sin(0.5)).epsilon(1e-15));
+  REQUIRE_THROWS_WITH(time_embedding(t, 1000, 7, TimeEmbedding::normalized, e),
+                      Contains("dim must be even") && Contains("7"));
+}
