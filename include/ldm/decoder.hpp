@@ -30,14 +30,16 @@ struct Decoder {
 
   // z (B, latent) -> x_hat (B, input). Throws on a wrong width or NaN/Inf.
   Matrix<S> operator()(const Matrix<S>& z) const {
+    detail::require_cols("Decoder", "z", z, latent_size());
+    detail::require_finite("Decoder", "z", z);
     DecoderWorkspace<S> ws;
     forward(z, ws);
     return std::move(ws.out);
   }
 
+  // The training forward: fills ws. Checks shapes, not values (see Encoder::forward).
   void forward(const Matrix<S>& z, DecoderWorkspace<S>& ws) const {
     detail::require_cols("Decoder", "z", z, latent_size());
-    detail::require_finite("Decoder", "z", z);
     dec_dense_0.forward(z, ws.a0);
     silu_forward(ws.a0, ws.h0);
     dec_dense_1.forward(ws.h0, ws.a1);

@@ -77,13 +77,16 @@ struct Denoiser {
   Eigen::Index hidden_size() const { return z_proj.out_features(); }
   int num_layers() const { return static_cast<int>(blocks.size()); }
 
-  // z_t (B, latent), t (B) in [0, num_steps) -> eps_hat (B, latent).
+  // z_t (B, latent), t (B) in [0, num_steps) -> eps_hat (B, latent). Throws on NaN/Inf in z_t.
   Matrix<S> operator()(const Matrix<S>& z_t, const Eigen::VectorXi& t) const {
+    check_input(z_t, t);
+    detail::require_finite("Denoiser", "z_t", z_t);
     DenoiserWorkspace<S> ws;
     forward(z_t, t, ws);
     return std::move(ws.out);
   }
 
+  // The training forward: fills ws. Checks shapes and t, not values (see Encoder::forward).
   void forward(const Matrix<S>& z_t, const Eigen::VectorXi& t, DenoiserWorkspace<S>& ws) const {
     check_input(z_t, t);
     const std::size_t n_blocks = blocks.size();
@@ -154,7 +157,6 @@ struct Denoiser {
       if (t(b) < 0 || t(b) >= num_steps)
         throw std::invalid_argument(detail::concat("Denoiser: t(", b, ") = ", t(b),
                                                    " is outside [0, ", num_steps, ")"));
-    detail::require_finite("Denoiser", "z_t", z_t);
   }
 };
 

@@ -40,15 +40,17 @@ struct Encoder {
 
   // x (B, input) -> {mu, log_var}, each (B, latent). Throws on a wrong width or NaN/Inf.
   EncoderOutput<S> operator()(const Matrix<S>& x) const {
+    detail::require_cols("Encoder", "x", x, input_size());
+    detail::require_finite("Encoder", "x", x);
     EncoderWorkspace<S> ws;
     forward(x, ws);
     return std::move(ws.out);
   }
 
-  // The training forward: fills ws (activations for backward and ws.out).
+  // The training forward: fills ws (activations for backward and ws.out). It checks shapes,
+  // not values: a NaN flows through to the loss, which the trainers check once per step.
   void forward(const Matrix<S>& x, EncoderWorkspace<S>& ws) const {
     detail::require_cols("Encoder", "x", x, input_size());
-    detail::require_finite("Encoder", "x", x);
     enc_dense_0.forward(x, ws.a0);
     silu_forward(ws.a0, ws.h0);
     enc_dense_1.forward(ws.h0, ws.a1);
