@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# End-to-end test of the ldm command: train -> sample -> eval on a small CSV, then every kind
+# of bad input must give one clear error line and a non-zero status, never a crash.
+set -uo pipefail
+ldm=$1
+dir=$2
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# 200 rows: two integer columns around 2 and 8, a real-valued one, and a label to drop.
+awk 'BEGIN { srand(7); print "a,b,c,label";
+  for (i = 0; i < 200; i++) { k = i % 2; printf "%d,%d,%.4f,%d\n", 2 + 6 * k + int(rand() * 2), 8 - 6 * k, rand(), k } }' > data.csv
+small="--latent-size 2 --hidden-size 16 --num-layers 1 --num-steps 50 --vae-steps 100 --denoiser-steps 100 --batch-size 32"
+
+"$ldm" train --data data.csv --drop-column label --out model.safetensors --seed 3 $small 2> train.log \
+  || fail "train exited $?: $(cat train.log)"
+[ -s model.safetensors ] || fail "train wrote no model"
+grep -q "vae step 100/100" train.log || fail "train printed no plain progress lines: $(head -3 train.log)"
+"$ldm" sample --model model.safetensors -n 50 --seed 1 --out s1.csv 2> /dev/null || fail "sample exited $?"
+[ "$(head -1 s1.csv)" = "a,b,c" ] || fail "samples header is '$(head -1 s1.csv)'"
+[ "$(wc -l < s1.csv)" -eq 51 ] || fail "samples have $(wc -l < s1.csv) lines, expected 51"
+# Integer columns come back as integers in range; the real-valued column stays in [0, 1].
+awk -F, 'NR > 1 && ($1 != int($1) || $1 < 2 || $1 > 9 || $2 != int($2) || $3 < 0 || $3 > 1) { bad = 1 } END { exit bad }' s1.csv \
+  || fail "samples off the data's grid or range: $(sed -n 2,4p s1.csv)"
+"$ldm" sample --model model.safetensors -n 50 --seed 1 --out s2.csv 2> /dev/null
+cmp -s s1.csv s2.csv || fail "the same seed gave different samples"
+for sampler in ddpm dpm++2m; do
+  "$ldm" sample --model model.safetensors -n 20 --sampler $sampler --steps 10 --out s_$sampler.csv 2> /dev/null \
+    || fail "sampler $sampler exited $?"
+done
+"$ldm" eval --real data.csv --synth s1.csv --train data.csv --drop-column label --json --no-c2st > eval.json \
+  || fail "eval exited $?"
+grep -q '"ks"' eval.json && grep -q '"exact_copies"' eval.json || fail "eval JSON lacks fields: $(cat eval.json)"
+"$ldm" eval --real data.csv --synth s1.csv --drop-column label > eval.txt || fail "eval (table) exited $?"
+grep -q "classifier two-sample AUC" eval.txt || fail "eval table lacks the C2ST row: $(cat eval.txt)"
+
+# Bad input: exit status non-zero, one line on stderr naming the problem.
+expect_error() {  # expect_error PATTERN command...
+  local pattern=$1; shift
+  "$@" > out.txt 2> err.txt
+  local status=$?
+  [ $status -ne 0 ] || fail "'$*' exited 0"
+  [ $status -lt 128 ] || fail "'$*' crashed with status $status"
+  grep -q -- "$pattern" err.txt || fail "'$*' said '$(cat err.txt)', expected '$pattern'"
+}
+printf 'a,b\n1,2\n3,x\n' > bad.csv
+printf 'not a model' > bad.safetensors
+expect_error "No such file\|does not exist" "$ldm" train --data missing.csv --out m.safetensors
+expect_error "bad.csv:3: column .b." "$ldm" train --data bad.csv --out m.safetensors
+expect_error "no numeric column 'nope'\|nope" "$ldm" train --data data.csv --drop-column nope --out m.safetensors
+expect_error "bad.safetensors" "$ldm" sample --model bad.safetensors -n 5 --out x.csv
+expect_error "at least 1" "$ldm" sample --model model.safetensors -n 0 --out x.csv
+expect_error "sampler" "$ldm" sample --model model.safetensors -n 5 --sampler euler --out x.csv
+expect_error "steps" "$ldm" sample --model model.safetensors -n 5 --steps 500 --out x.csv
+expect_error "hidden_size must be even" "$ldm" train --data data.csv --drop-column label --out m.safetensors --hidden-size 15
+expect_error "differ" "$ldm" eval --real data.csv --synth s1.csv
+expect_error "no input file has that column" "$ldm" eval --real data.csv --synth s1.csv --drop-column nope
+expect_error "unknown\|extra\|not expected\|The following argument" "$ldm" train --data data.csv --out m.safetensors --bogus
+[ ! -e m.safetensors ] || fail "a failed train left m.safetensors behind"
+
+# SIGINT mid-training: the step finishes, the state is saved, the exit status is 130, and a
+# run resumed from that state writes a model byte-identical to an uninterrupted run's.
+long="--latent-size 2 --hidden-size 32 --num-layers 1 --num-steps 50 --vae-steps 400 --denoiser-steps 3000 --batch-size 32"
+"$ldm" train --data data.csv --drop-column label --out whole.safetensors --seed 5 $long 2> whole.log \
+  || fail "uninterrupted run exited $?"
+"$ldm" train --data data.csv --drop-column label --out part.safetensors --seed 5 $long 2> part.log &
+pid=$!
+for _ in $(seq 600); do grep -qs "denoiser step" part.log && break; sleep 0.05; done
+kill -INT $pid
+wait $pid
+status=$?
+[ $status -eq 130 ] || fail "interrupted train exited $status, expected 130: $(tail -2 part.log)"
+grep -q "interrupted in the denoiser phase" part.log || fail "no interrupt message: $(tail -3 part.log)"
+grep -q -- "--resume part.safetensors.checkpoint.safetensors" part.log || fail "no resume hint: $(tail -3 part.log)"
+[ ! -e part.safetensors ] || fail "an interrupted run wrote its model"
+"$ldm" train --data data.csv --drop-column label --out part.safetensors --seed 5 $long \
+  --resume part.safetensors.checkpoint.safetensors 2> resume.log || fail "resume exited $?: $(tail -2 resume.log)"
+grep -q "resumed from part.safetensors.checkpoint.safetensors at denoiser step" resume.log \
+  || fail "no resume line: $(head -3 resume.log)"
+cmp -s whole.safetensors part.safetensors || fail "the resumed model differs from the uninterrupted one"
+expect_error "other options" "$ldm" train --data data.csv --drop-column label --out part.safetensors --seed 5 \
+  ${long/--vae-steps 400/--vae-steps 401} --resume part.safetensors.checkpoint.safetensors
+# A second signal ends the process at once.
+"$ldm" train --data data.csv --drop-column label --out twice.safetensors --seed 5 $long 2> twice.log &
+pid=$!
+for _ in $(seq 600); do grep -qs "step" twice.log && break; sleep 0.05; done
+kill -TERM $pid; kill -TERM $pid
+wait $pid
+status=$?
+[ $status -eq 143 ] || fail "twice-signalled train exited $status, expected 143"
+[ ! -e twice.safetensors ] || fail "a signalled run wrote its model"
+
+if [ $failures -eq 0 ]; then echo "cli_test: all checks passed"; else echo "cli_test: $failures failed"; fi
+[ $failures -eq 0 ]

@@ -1,0 +1,466 @@
+// The whole flow in one object: standardise the rows, train the VAE, freeze it, encode, train
+// the denoiser on standardised latents; sample, decode and map back to data units; save and
+// load everything in one safetensors file.
+#pragma once
+
+#include <ldm/io.hpp>
+#include <ldm/samplers.hpp>
+#include <ldm/train.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace ldm {
+
+// Training settings. The defaults are a budget in optimizer steps (not epochs), so data sets of
+// a few hundred and of many thousand rows both get a good model in minutes on two cores.
+struct FitOptions {
+  Options model{.input_size = 0, .latent_size = 16, .hidden_size = 256, .num_layers = 4, .num_steps = 1000};
+  ScheduleOptions schedule{};
+  VaeTrainOptions vae{.steps = 5600, .batch_size = 128, .kl_weight = 1e-3, .lr = 1e-3};
+  DenoiserTrainOptions denoiser{.steps = 6000, .batch_size = 256, .lr = 1e-3, .warmup_steps = 100,
+                                .cosine_decay = true, .clip_grad_norm = 1.0, .ema_decay = 0.999};
+  LatentSource latent_source = LatentSource::posterior_sample;
+};
+
+struct SampleOptions {
+  SamplerOptions sampler{};
+  // Clamp the predicted x0 to the range of the training latents (unless sampler.clip_x0 is
+  // set): DDIM without it now and then throws latents far outside the data.
+  bool clip_to_latent_range = true;
+  // Round integer-valued columns and clip every column to its range seen at fit time.
+  bool postprocess = true;
+  Eigen::Index batch_rows = 4096;  // rows denoised at once; results do not depend on it
+};
+
+// What fit learns about each column, used to map samples back onto the data's grid.
+template <class S>
+struct ColumnInfo {
+  std::vector<std::string> names;
+  Vector<S> min, max;  // observed range
+  Vector<S> integer;   // 1 where every training value is an integer, else 0
+
+  template <class F, class... Cs>
+  static void visit_each(F&& f, Cs&... c) {
+    f("min", c.min...);
+    f("max", c.max...);
+    f("integer", c.integer...);
+  }
+  template <class F>
+  void visit(F&& f) { visit_each(f, *this); }
+  template <class F>
+  void visit(F&& f) const { visit_each(f, *this); }
+};
+
+template <class S>
+class FitRun;
+
+template <class S = float>
+class LatentDiffusion {
+ public:
+  Options options;
+  ScheduleOptions schedule_options;
+  Schedule<S> schedule;
+  Encoder<S> encoder;
+  Decoder<S> decoder;
+  Denoiser<S> denoiser;
+  Standardizer<S> data_scaling;    // data units <-> standardised columns
+  Standardizer<S> latent_scaling;  // encoder latents <-> what the denoiser sees
+  ColumnInfo<S> columns;
+  S latent_bound = 0;              // max |standardised training latent|
+
+  // Trains on rows (one sample per row). column_names, if given, must match the width.
+  // progress may stop training early; the model then holds the weights reached so far.
+  // A resumable run with checkpoints is FitRun (below).
+  static LatentDiffusion fit(const Matrix<S>& rows, const FitOptions& fit_options, Key key,
+                             const ProgressCallback& progress = {},
+                             std::vector<std::string> column_names = {});
+
+  // n new rows in data units, and the next key.
+  Draw<S> sample(Eigen::Index n, const SampleOptions& sample_options, Key key,
+                 const StepCallback<S>& on_step = {}) const {
+    if (n < 0) throw std::invalid_argument(detail::concat("LatentDiffusion::sample: n must be >= 0, got ", n));
+    detail::require_positive("LatentDiffusion::sample", "batch_rows", sample_options.batch_rows);
+    const Matrix<S> z = sample_latents(n, sample_options, key, on_step);
+    Matrix<S> rows = data_scaling.inverse(decode_in_batches(latent_scaling.inverse(z), sample_options.batch_rows));
+    if (sample_options.postprocess) postprocess(rows);
+    return {std::move(rows), split(key)[1]};
+  }
+
+  // Standardised latents straight from the sampler (before the latent scaling is undone).
+  // Batch b of batch_rows rows draws from fold_in(split(key)[0], b).
+  Matrix<S> sample_latents(Eigen::Index n, const SampleOptions& sample_options, Key key,
+                           const StepCallback<S>& on_step = {}) const {
+    SamplerOptions sampler = sample_options.sampler;
+    if (sample_options.clip_to_latent_range && sampler.clip_x0 == 0) sampler.clip_x0 = static_cast<double>(latent_bound);
+    const Key base = split(key)[0];
+    Matrix<S> z(n, options.latent_size);
+    DenoiserWorkspace<S> ws;
+    const auto eps = [&](const Matrix<S>& z_t, const Eigen::VectorXi& t) -> const Matrix<S>& {
+      denoiser.forward(z_t, t, ws);
+      return ws.out;
+    };
+    for (Eigen::Index first = 0, b = 0; first < n; first += sample_options.batch_rows, ++b) {
+      const Eigen::Index rows = std::min(sample_options.batch_rows, n - first);
+      z.middleRows(first, rows) =
+          ldm::sample<S>(eps, schedule, rows, options.latent_size, fold_in(base, static_cast<std::uint32_t>(b)),
+                         sampler, on_step).values;
+    }
+    return z;
+  }
+
+  // rows -> encoder mean -> decoder, in data units (no postprocessing).
+  Matrix<S> reconstruct(const Matrix<S>& rows) const {
+    detail::require_cols("LatentDiffusion::reconstruct", "rows", rows, options.input_size);
+    detail::require_finite("LatentDiffusion::reconstruct", "rows", rows);
+    const Matrix<S> mu = encoder(data_scaling.transform(rows)).mu;
+    return data_scaling.inverse(decode_in_batches(mu, 4096));
+  }
+
+  // Rounds integer columns and clips every column to its training range, in place.
+  void postprocess(Matrix<S>& rows) const {
+    detail::require_cols("LatentDiffusion::postprocess", "rows", rows, options.input_size);
+    for (Eigen::Index c = 0; c < rows.cols(); ++c) {
+      auto col = rows.col(c);
+      if (columns.integer(c) != 0) col = col.array().round().matrix();
+      col = col.cwiseMax(columns.min(c)).cwiseMin(columns.max(c));
+    }
+  }
+
+  // One safetensors file: the three models, both scalings, the column facts; the options,
+  // schedule, column names and latent bound in the metadata. Atomic (see write_safetensors).
+  void save(const std::string& path) const {
+    TensorMap extra;
+    add_tensors(extra, "data_scaling.", data_scaling);
+    add_tensors(extra, "latent_scaling.", latent_scaling);
+    add_tensors(extra, "columns.", columns);
+    MetadataMap metadata = to_metadata(schedule_options);
+    metadata["kind"] = "ldm.LatentDiffusion";
+    metadata["column_names"] = nlohmann::json(columns.names).dump();
+    metadata["latent_bound"] = detail::exact_text(static_cast<double>(latent_bound));
+    save_models(path, encoder, decoder, denoiser, std::move(metadata), extra);
+  }
+
+  // Reads a file written by save(). Throws FormatError naming the file and what is wrong.
+  static LatentDiffusion load(const std::string& path) {
+    const char* where = "LatentDiffusion::load";
+    const SafetensorsData data = read_safetensors(path);
+    const auto kind = data.metadata.find("kind");
+    if (kind == data.metadata.end() || kind->second != "ldm.LatentDiffusion")
+      throw FormatError(where, path, "", "not a LatentDiffusion file (its metadata has no kind 'ldm.LatentDiffusion')");
+    LatentDiffusion m;
+    m.options = options_from_metadata(data.metadata, path);
+    m.schedule_options = schedule_options_from_metadata(data.metadata, path);
+    m.schedule = make_schedule<S>(m.schedule_options);
+    std::tie(m.encoder, m.decoder, m.denoiser) = build<S>(m.options, make_key(0));
+    load_models(data, m.encoder, m.decoder, m.denoiser);
+    m.data_scaling = detail::loaded_copy(data, "data_scaling.", m.data_scaling, ShapePolicy::from_file, where);
+    m.latent_scaling = detail::loaded_copy(data, "latent_scaling.", m.latent_scaling, ShapePolicy::from_file, where);
+    m.columns = detail::loaded_copy(data, "columns.", m.columns, ShapePolicy::from_file, where);
+    m.latent_bound = static_cast<S>(detail::metadata_double(data.metadata, "latent_bound", path, where));
+    try {
+      const auto names = nlohmann::json::parse(data.metadata.at("column_names"));
+      m.columns.names = names.get<std::vector<std::string>>();
+    } catch (const std::exception& e) {
+      throw FormatError(where, path, "", std::string("metadata 'column_names' is not a JSON list of strings: ") + e.what());
+    }
+    const auto width = static_cast<Eigen::Index>(m.options.input_size);
+    const auto check = [&](const char* what, Eigen::Index size, Eigen::Index expected) {
+      if (size != expected)
+        throw FormatError(where, path, what, detail::concat("has ", size, " entries, expected ", expected));
+    };
+    check("data_scaling.mean", m.data_scaling.mean.size(), width);
+    check("data_scaling.scale", m.data_scaling.scale.size(), width);
+    check("latent_scaling.mean", m.latent_scaling.mean.size(), m.options.latent_size);
+    check("latent_scaling.scale", m.latent_scaling.scale.size(), m.options.latent_size);
+    check("columns.min", m.columns.min.size(), width);
+    check("columns.max", m.columns.max.size(), width);
+    check("columns.integer", m.columns.integer.size(), width);
+    check("column_names", static_cast<Eigen::Index>(m.columns.names.size()), width);
+    return m;
+  }
+
+ private:
+  template <class>
+  friend class FitRun;
+
+  static ColumnInfo<S> describe_columns(const Matrix<S>& rows, std::vector<std::string> names) {
+    ColumnInfo<S> info;
+    info.names = std::move(names);
+    info.min = rows.colwise().minCoeff().transpose();
+    info.max = rows.colwise().maxCoeff().transpose();
+    info.integer.resize(rows.cols());
+    for (Eigen::Index c = 0; c < rows.cols(); ++c)
+      info.integer(c) = (rows.col(c).array() == rows.col(c).array().round()).all() ? S(1) : S(0);
+    return info;
+  }
+
+  Matrix<S> decode_in_batches(const Matrix<S>& z, Eigen::Index batch_rows) const {
+    Matrix<S> out(z.rows(), options.input_size);
+    DecoderWorkspace<S> ws;
+    for (Eigen::Index first = 0; first < z.rows(); first += batch_rows) {
+      const Eigen::Index n = std::min(batch_rows, z.rows() - first);
+      decoder.forward(z.middleRows(first, n), ws);
+      out.middleRows(first, n) = ws.out;
+    }
+    return out;
+  }
+};
+
+// The options of a run as JSON text: what a checkpoint stores, so a resume with other options
+// can be refused.
+inline std::string fit_options_text(const FitOptions& o) {
+  nlohmann::ordered_json j;
+  j["model"] = {o.model.input_size, o.model.latent_size, o.model.hidden_size, o.model.num_layers,
+                o.model.num_steps, static_cast<int>(o.model.time_embedding)};
+  j["schedule"] = {o.schedule.num_steps, o.schedule.beta_start, o.schedule.beta_end, static_cast<int>(o.schedule.kind)};
+  const VaeTrainOptions& v = o.vae;
+  j["vae"] = {v.steps, v.batch_size, v.kl_weight, v.kl_warmup_steps, v.lr, v.warmup_steps, v.cosine_decay,
+              v.weight_decay, v.clip_grad_norm};
+  const DenoiserTrainOptions& d = o.denoiser;
+  j["denoiser"] = {d.steps, d.batch_size, d.lr, d.warmup_steps, d.cosine_decay, d.weight_decay, d.clip_grad_norm,
+                   static_cast<int>(d.prediction), d.min_snr_gamma, d.ema_decay};
+  j["latent_source"] = static_cast<int>(o.latent_source);
+  return j.dump();
+}
+
+namespace detail {
+
+// FNV-1a, 64 bits (Fowler, Noll, Vo), over the shape and the bytes of the rows: a resume on
+// other data is refused.
+template <class S>
+std::string data_fingerprint(const Matrix<S>& rows) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  const auto mix = [&](const void* data, std::size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  };
+  const std::int64_t shape[2] = {rows.rows(), rows.cols()};
+  mix(shape, sizeof shape);
+  mix(rows.data(), sizeof(S) * static_cast<std::size_t>(rows.size()));
+  return concat(std::hex, h);
+}
+
+}  // namespace detail
+
+// A training run that can stop and go on: VAE phase, then denoiser phase. Every
+// checkpoint_every steps (and on request) it saves its whole state — models, optimizer moments
+// and step, EMA, phase, key — to one safetensors file, atomically. A run resumed from any such
+// file ends with weights bit-identical to the uninterrupted run: every random choice and the
+// learning rate follow from (key, step), and the data order from (key, epoch).
+template <class S = float>
+class FitRun {
+ public:
+  enum class Phase { vae, denoiser, done };
+
+  FitRun(const Matrix<S>& rows, const FitOptions& options, Key key, std::vector<std::string> column_names = {})
+      : rows_(rows), options_(options), key_(key) {
+    if (rows.rows() < 2)
+      throw std::invalid_argument(detail::concat("LatentDiffusion::fit: need at least 2 rows, got ", rows.rows()));
+    detail::require_finite("LatentDiffusion::fit", "rows", rows);
+    Options& o = options_.model;
+    if (o.input_size != 0 && o.input_size != rows.cols())
+      throw std::invalid_argument(detail::concat("LatentDiffusion::fit: options say input_size ", o.input_size,
+                                                 " but the rows have ", rows.cols(), " columns"));
+    o.input_size = static_cast<int>(rows.cols());
+    if (!column_names.empty() && column_names.size() != static_cast<std::size_t>(rows.cols()))
+      throw std::invalid_argument(detail::concat("LatentDiffusion::fit: ", column_names.size(),
+                                                 " column names for ", rows.cols(), " columns"));
+    if (column_names.empty())
+      for (Eigen::Index c = 0; c < rows.cols(); ++c) column_names.push_back(detail::concat("x", c));
+    LatentDiffusion<S>& m = model_;
+    m.options = o;
+    m.schedule_options = options_.schedule;
+    m.schedule_options.num_steps = o.num_steps;
+    m.schedule = make_schedule<S>(m.schedule_options);
+    std::tie(m.encoder, m.decoder, m.denoiser) = build<S>(o, split(key_, 3)[0]);
+    m.columns = LatentDiffusion<S>::describe_columns(rows, std::move(column_names));
+    m.data_scaling.fit(rows);
+    x_ = m.data_scaling.transform(rows);
+  }
+  FitRun(const FitRun&) = delete;  // the trainers hold references into this object
+  FitRun& operator=(const FitRun&) = delete;
+
+  Phase phase() const { return phase_; }
+  // Steps done in the current phase.
+  long long step() const {
+    if (phase_ == Phase::vae) return vae_ ? vae_->steps_done() : 0;
+    if (phase_ == Phase::denoiser) return denoiser_ ? denoiser_->steps_done() : 0;
+    return 0;
+  }
+  static const char* phase_name(Phase p) { return p == Phase::vae ? "vae" : p == Phase::denoiser ? "denoiser" : "done"; }
+
+  // Trains until done (returns true) or until progress returns false (returns false, after
+  // saving a checkpoint when checkpoint_path is set). With checkpoint_every > 0 the state is
+  // saved to checkpoint_path after every that many steps of either phase.
+  bool run(const ProgressCallback& progress = {}, long long checkpoint_every = 0, const std::string& checkpoint_path = {}) {
+    if (checkpoint_every < 0)
+      throw std::invalid_argument(detail::concat("FitRun::run: checkpoint_every must be >= 0, got ", checkpoint_every));
+    if (checkpoint_every > 0 && checkpoint_path.empty())
+      throw std::invalid_argument("FitRun::run: checkpoint_every is set but checkpoint_path is empty");
+    const auto after_step = [&](const Progress& p) {
+      const bool go = !progress || progress(p);
+      const bool periodic = checkpoint_every > 0 && p.step % checkpoint_every == 0;
+      if (!checkpoint_path.empty() && (periodic || !go)) save_state(checkpoint_path);
+      return go;
+    };
+    if (phase_ == Phase::vae) {
+      start_vae();
+      detail::ProgressReporter reporter("vae", options_.vae.steps, after_step);
+      while (vae_->steps_done() < options_.vae.steps) {
+        const double loss = vae_->step().total;
+        const long long done = vae_->steps_done();
+        if (!reporter.report(done, vae_->epoch(), loss, vae_->last_lr(),
+                             (done - vae_start_) * static_cast<long long>(vae_->batch_size())))
+          return false;
+      }
+      finish_vae();
+    }
+    if (phase_ == Phase::denoiser) {
+      start_denoiser();
+      detail::ProgressReporter reporter("denoiser", options_.denoiser.steps, after_step);
+      while (denoiser_->steps_done() < options_.denoiser.steps) {
+        const double loss = denoiser_->step();
+        const long long done = denoiser_->steps_done();
+        if (!reporter.report(done, denoiser_->epoch(), loss, denoiser_->last_lr(),
+                             (done - denoiser_start_) * static_cast<long long>(denoiser_->batch_size())))
+          return false;
+      }
+      phase_ = Phase::done;
+    }
+    return true;
+  }
+
+  // The model as trained so far; in and after the denoiser phase it samples with the EMA
+  // weights when EMA is on.
+  LatentDiffusion<S> model() const {
+    LatentDiffusion<S> m = model_;
+    if (denoiser_)
+      if (const Denoiser<S>* average = denoiser_->ema_average()) m.denoiser = *average;
+    return m;
+  }
+
+  // Writes the whole state (atomically: an existing file is replaced only by a complete one).
+  void save_state(const std::string& path) const {
+    FitRun& self = const_cast<FitRun&>(*this);  // visit_state walks mutable tensors; nothing changes
+    TensorMap extra;
+    const auto add = [&](const std::string& name, const auto& t) { extra.emplace("state." + name, to_tensor(t)); };
+    if (self.vae_) self.vae_->visit_state(add);
+    if (self.denoiser_) self.denoiser_->visit_state(add);
+    MetadataMap metadata;
+    metadata["kind"] = "ldm.FitRun";
+    metadata["phase"] = phase_name(phase_);
+    metadata["step"] = std::to_string(step());
+    metadata["key"] = detail::concat(key_[0], ",", key_[1]);
+    metadata["fit_options"] = fit_options_text(options_);
+    metadata["data"] = detail::data_fingerprint(rows_);
+    save_models(path, model_.encoder, model_.decoder, model_.denoiser, std::move(metadata), extra);
+  }
+
+  // Continues from a file written by save_state. Must be called before run(), on a FitRun
+  // made with the same rows, options and key; anything else is refused with a FormatError
+  // that says what differs, and leaves this run as it was.
+  void resume(const std::string& path) {
+    const char* where = "FitRun::resume";
+    if (vae_ || denoiser_ || phase_ != Phase::vae)
+      throw std::logic_error("FitRun::resume: call it on a fresh run, before run()");
+    const SafetensorsData data = read_safetensors(path);
+    const auto meta = [&](const char* name) -> const std::string& {
+      const auto it = data.metadata.find(name);
+      if (it == data.metadata.end()) throw FormatError(where, path, "", std::string("the metadata has no '") + name + "'");
+      return it->second;
+    };
+    if (meta("kind") != "ldm.FitRun") throw FormatError(where, path, "", "not a training checkpoint (kind '" + meta("kind") + "')");
+    if (meta("data") != detail::data_fingerprint(rows_))
+      throw FormatError(where, path, "", "the checkpoint was made on other data (rows, columns or values differ)");
+    if (meta("fit_options") != fit_options_text(options_))
+      throw FormatError(where, path, "", "the checkpoint was made with other options: " + meta("fit_options") +
+                                             " now " + fit_options_text(options_));
+    if (meta("key") != detail::concat(key_[0], ",", key_[1]))
+      throw FormatError(where, path, "", "the checkpoint was made with another seed");
+    const std::string& phase = meta("phase");
+    const long long step = detail::metadata_int(data.metadata, "step", path, where);
+    LatentDiffusion<S> restored = model_;
+    load_models(data, restored.encoder, restored.decoder, restored.denoiser);
+    const auto restore_state = [&](auto& trainer) {
+      if (step == 0) return;  // saved before the first step: the fresh trainer is that state
+      trainer.visit_state([&](const std::string& name, auto& t) {
+        const auto it = data.tensors.find("state." + name);
+        if (it == data.tensors.end()) throw FormatError(where, path, "state." + name, "missing");
+        const std::vector<std::int64_t> shape = detail::param_shape(t);
+        if (it->second.shape != shape)
+          throw FormatError(where, path, "state." + name,
+                            "shape " + detail::shape_string(it->second.shape) + " differs from " + detail::shape_string(shape));
+        detail::decode_floats(it->second, t.data());
+      });
+      trainer.restore_step(step);
+    };
+    // Build the trainers on the restored models, then commit; on any error nothing changed.
+    std::swap(model_, restored);
+    try {
+      if (phase == "vae") {
+        start_vae();
+        restore_state(*vae_);
+        vae_start_ = step;
+      } else if (phase == "denoiser") {
+        phase_ = Phase::denoiser;
+        start_denoiser();
+        restore_state(*denoiser_);
+        denoiser_start_ = step;
+      } else {
+        throw FormatError(where, path, "", "unknown phase '" + phase + "'");
+      }
+    } catch (...) {
+      std::swap(model_, restored);
+      vae_.reset();
+      denoiser_.reset();
+      latents_.reset();
+      phase_ = Phase::vae;
+      throw;
+    }
+  }
+
+ private:
+  void start_vae() {
+    if (!vae_) vae_.emplace(model_.encoder, model_.decoder, x_, options_.vae, split(key_, 3)[1]);
+  }
+  void finish_vae() {
+    latents_.emplace(encode_latents(model_.encoder, x_, options_.latent_source));
+    model_.latent_scaling = latents_->scaling;
+    model_.latent_bound = model_.latent_scaling.transform(latents_->mu).cwiseAbs().maxCoeff();
+    vae_.reset();
+    phase_ = Phase::denoiser;
+  }
+  void start_denoiser() {
+    if (!latents_) {  // resumed in the denoiser phase: the frozen encoder gives the same latents
+      latents_.emplace(encode_latents(model_.encoder, x_, options_.latent_source));
+      model_.latent_scaling = latents_->scaling;
+      model_.latent_bound = model_.latent_scaling.transform(latents_->mu).cwiseAbs().maxCoeff();
+    }
+    if (!denoiser_)
+      denoiser_.emplace(model_.denoiser, *latents_, model_.schedule, options_.denoiser, split(key_, 3)[2]);
+  }
+
+  const Matrix<S>& rows_;
+  FitOptions options_;
+  Key key_;
+  LatentDiffusion<S> model_;
+  Matrix<S> x_;  // standardised rows
+  Phase phase_ = Phase::vae;
+  std::optional<VaeTrainer<S>> vae_;
+  std::optional<LatentSet<S>> latents_;
+  std::optional<DenoiserTrainer<S>> denoiser_;
+  long long vae_start_ = 0, denoiser_start_ = 0;  // where this process began, for samples/s
+};
+
+template <class S>
+LatentDiffusion<S> LatentDiffusion<S>::fit(const Matrix<S>& rows, const FitOptions& fit_options, Key key,
+                                           const ProgressCallback& progress, std::vector<std::string> column_names) {
+  FitRun<S> run(rows, fit_options, key, std::move(column_names));
+  run.run(progress);
+  return run.model();
+}
+
+}  // namespace ldm
