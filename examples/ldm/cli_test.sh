@@ -66,7 +66,7 @@ long="--latent-size 2 --hidden-size 32 --num-layers 1 --num-steps 50 --vae-steps
   || fail "uninterrupted run exited $?"
 "$ldm" train --data data.csv --drop-column label --out part.safetensors --seed 5 $long 2> part.log &
 pid=$!
-for _ in $(seq 600); do grep -qs "denoiser step" part.log && break; sleep 0.05; done
+for _ in $(seq 6000); do grep -qs "denoiser step" part.log && break; sleep 0.05; done
 kill -INT $pid
 wait $pid
 status=$?
