@@ -242,3 +242,61 @@ TEST_CASE("write_csv then read_csv gives back exactly the same numbers", "[csv]"
                         Contains(dir.file("none/r.csv")) && Contains("No such file"));
   }
 }
+
+TEST_CASE("parse_csv reads text in memory exactly as read_csv reads the file", "[csv]") {
+  TempDir dir("csv_parse");
+  const std::string text = "\xEF\xBB\xBF" "a;\"b;c\";label\r\n1;-2.5e3;\"x\"\r\n+4; 5 ;y\r\n\r\n";
+  write_bytes(dir.file("t.csv"), text);
+  const ldm::CsvOptions options{.delimiter = ';', .text_columns = {"label"}};
+  const ldm::CsvTable from_file = ldm::read_csv(dir.file("t.csv"), options);
+  const ldm::CsvTable from_text = ldm::parse_csv(text, "text", options);
+  REQUIRE(from_text.columns == std::vector<std::string>{"a", "b;c"});
+  REQUIRE(from_text.values == rows({{1, -2500}, {4, 5}}));
+  REQUIRE(from_text.text_column("label") == std::vector<std::string>{"x", "y"});
+  REQUIRE(from_file.columns == from_text.columns);
+  REQUIRE(from_file.values == from_text.values);
+  REQUIRE(from_file.text_column("label") == from_text.text_column("label"));
+  // Errors name the given name in place of a file.
+  REQUIRE_THROWS_WITH(ldm::parse_csv("a\nz\n", "inline data"),
+                      Contains("read_csv: inline data:2: column 'a' (index 0): 'z' is not a number"));
+}
+
+TEST_CASE("read_csv: tab- and space-separated files, and delimiters it refuses", "[csv]") {
+  // A blank that is the delimiter separates cells, also before a quoted one.
+  REQUIRE(ldm::parse_csv("a\tb\tc\n1\t\"2\"\t3\n", "t", {.delimiter = '\t'}).values == rows({{1, 2, 3}}));
+  // An empty cell before a quoted one stays a cell (the blank skipping once ate the delimiter).
+  const ldm::Matrix<double> v =
+      ldm::parse_csv("a\tb\tc\n1\t\t\"3\"\n", "t", {.delimiter = '\t', .allow_empty = true}).values;
+  REQUIRE(v.cols() == 3);
+  REQUIRE((v(0, 0) == 1 && std::isnan(v(0, 1)) && v(0, 2) == 3));
+  REQUIRE(std::isnan(ldm::parse_csv("a\tb\n1\t\n", "t", {.delimiter = '\t', .allow_empty = true}).values(0, 1)));
+  REQUIRE_THROWS_WITH(ldm::parse_csv("a\tb\n1\t\t\n", "t", {.delimiter = '\t', .allow_empty = true}),
+                      Contains("the row has 3 cells, expected 2"));
+  REQUIRE(ldm::parse_csv("a b\n1 \"2\"\n", "t", {.delimiter = ' '}).values == rows({{1, 2}}));
+  for (const char bad : {'"', '\n', '\r'})
+    REQUIRE_THROWS_WITH(ldm::parse_csv("a\n1\n", "t", {.delimiter = bad}),
+                        Contains("read_csv: t: the delimiter must not be a quote or a line break, got character " +
+                                 std::to_string(static_cast<int>(bad))));
+}
+
+TEST_CASE("read_csv: a huge cell or name is cut short in the message", "[csv]") {
+  const std::string cell(100'000, 'z');
+  std::string message;
+  try {
+    ldm::parse_csv("a\n" + cell + "x\n", "t");
+  } catch (const std::runtime_error& e) {
+    message = e.what();
+  }
+  REQUIRE_THAT(message, Contains("'" + cell.substr(0, 60) + "'... (100001 bytes) is not a number"));
+  REQUIRE(message.size() < 200);
+}
+
+TEST_CASE("read_csv: many blank lines before the end are records, after it they are ignored", "[csv]") {
+  // 200,000 blank lines at the end (found once, not once per line, which would be quadratic).
+  const ldm::CsvTable t = ldm::parse_csv("a\n1\n" + std::string(200'000, '\n'), "t");
+  REQUIRE(t.values == rows({{1}}));
+  REQUIRE_THROWS_WITH(ldm::parse_csv("a\n1\n" + std::string(200'000, '\n') + "2\n", "t"),
+                      Contains("t:3: column 'a' (index 0): the cell is empty"));
+  REQUIRE(ldm::parse_csv("a\n1\n" + std::string(200'000, '\n') + "2\n", "t", {.allow_empty = true}).rows() ==
+          200'002);
+}

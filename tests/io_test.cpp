@@ -331,7 +331,7 @@ TEST_CASE("options and schedule metadata read back exactly and refuse bad values
   bad = sm;
   bad["beta_end"] = "0.02x";
   REQUIRE_THROWS_WITH(ldm::schedule_options_from_metadata(bad),
-                      Contains("'beta_end' must be a number, got '0.02x'"));
+                      Contains("'beta_end' must be a finite number, got '0.02x'"));
 }
 
 TEST_CASE("a PyTorch export loads through load_models and reproduces PyTorch's outputs", "[io]") {

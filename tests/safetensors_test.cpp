@@ -400,3 +400,42 @@ TEST_CASE("saving is atomic: a failed save leaves the old file and no temporary 
     REQUIRE(read_bytes(path) == old_bytes);
   }
 }
+
+TEST_CASE("read_safetensors_from_memory reads what read_safetensors reads, and refuses the same", "[safetensors]") {
+  TempDir dir("from_memory");
+  const std::string path = dir.file("m.safetensors");
+  ldm::write_safetensors(path, {{"w", ldm::to_tensor(awkward_values<float>())}, {"b", ldm::to_tensor(ldm::Vector<double>::Ones(3))}},
+                         {{"k", "v"}});
+  const std::string bytes = read_bytes(path);
+  const ldm::SafetensorsData from_file = ldm::read_safetensors(path);
+  const ldm::SafetensorsData from_memory = ldm::read_safetensors_from_memory(bytes, "buffer");
+  REQUIRE(from_memory.path == "buffer");
+  REQUIRE(from_memory.metadata == from_file.metadata);
+  REQUIRE(from_memory.tensors.size() == 2);
+  for (const auto& [name, t] : from_file.tensors) {
+    REQUIRE(from_memory.at(name).dtype == t.dtype);
+    REQUIRE(from_memory.at(name).shape == t.shape);
+    REQUIRE(from_memory.at(name).bytes == t.bytes);
+  }
+  REQUIRE(ldm::read_safetensors_from_memory(bytes).path == "(memory)");
+  // Every prefix of a valid file is refused with FormatError, never read past its end.
+  for (std::size_t n = 0; n < bytes.size(); ++n)
+    REQUIRE_THROWS_AS(ldm::read_safetensors_from_memory(std::string_view(bytes).substr(0, n), "buffer"),
+                      ldm::FormatError);
+  REQUIRE_THROWS_WITH(ldm::read_safetensors_from_memory(bytes.substr(0, 7), "buffer"),
+                      Contains("read_safetensors: buffer: the file has 7 bytes, fewer than the 8"));
+  // A folder opens but is not a file.
+  REQUIRE_THROWS_WITH(ldm::read_safetensors(dir.path.string()), Contains(dir.path.string() + " is not a regular file"));
+}
+
+TEST_CASE("numel of a valid empty tensor with huge dimensions is 0 (no signed overflow)", "[safetensors]") {
+  const ldm::Tensor t{"U8", {std::int64_t{1} << 62, 2, 0}, {}};  // 2^63 on the way: above INT64_MAX
+  REQUIRE(ldm::numel(t) == 0);
+  REQUIRE(ldm::to_integers(t).empty());
+  // to_matrix checks the bytes against the shape before it allocates.
+  const ldm::Tensor claims{"F32", {1 << 20, 1 << 20}, {}};  // 4 TiB of floats claimed, none held
+  REQUIRE_THROWS_WITH(ldm::to_matrix<float>(claims),
+                      Contains("to_matrix: shape [1048576, 1048576] and dtype F32 need 4398046511104 bytes, but it "
+                               "holds 0"));
+  REQUIRE_THROWS_WITH(ldm::to_vector<float>(ldm::Tensor{"F32", {1 << 30}, {}}), Contains("need 4294967296 bytes"));
+}

@@ -8,9 +8,11 @@
 //     (no VAE), same schedule, options and step budget, sampled with DDIM-50;
 //   - a Gaussian fitted to the training rows (mean and covariance);
 //   - training rows themselves (what a perfect copier would score).
-// Every synthetic set is postprocessed the same way (integer columns rounded, every column
-// clipped to its training range). Writes samples.csv (the DDIM-50 rows), digits.png (generated
-// digits beside held-out ones), model.safetensors; progress goes to stderr, the table to stdout.
+// Every generated set (1000 rows by default) is postprocessed the same way (integer columns
+// rounded, every column clipped to its training range) and measured against the 360 held-out
+// rows with ldm::evaluate, C2ST included. Writes samples.csv (the DDIM-50 rows), digits.png
+// (generated digits beside held-out ones) and model.safetensors; progress goes to stderr, the
+// table to stdout.
 //
 //   digits [--out DIR] [--seed N] [--quick] [--rows N] [--threads N] ...   (digits --help)
 #include <ldm/csv.hpp>
@@ -30,7 +32,6 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <limits>
 #include <numeric>
 #include <optional>
 #include <span>

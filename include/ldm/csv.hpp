@@ -9,13 +9,19 @@
 // that CsvOptions::allow_empty reads empty cells as NaN (missing values).
 // Errors are std::runtime_error "read_csv: <file>:<line>: column '<name>' (index <i>): <what>",
 // lines 1-based, column indices 0-based as select_columns takes them.
+// Hostile sizes: the file size, the length of every line and the number of cells in a record
+// are checked against CsvOptions' limits while the file is read and split, before memory of
+// that size is taken, so a 10 GB line or 10^7 columns is refused with a message naming the limit.
 #pragma once
 
 #include <ldm/atomic_file.hpp>
 #include <ldm/tensor.hpp>
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -30,16 +36,22 @@
 #include <type_traits>
 #include <vector>
 
+#include <sys/stat.h>
+
 namespace ldm {
 
 struct CsvOptions {
   bool header = true;          // the first line holds the column names; if false, names are "0", "1", ...
   bool detect_header = false;  // if true, ignore `header`: the first line is a header iff one of its
                                // cells is not a number (nor empty)
-  char delimiter = ',';
+  char delimiter = ',';        // any byte but a quote or a line break (tab and space work too)
   bool allow_empty = false;  // empty cells read as NaN instead of being an error
   std::vector<std::string> text_columns =
       {};  // columns kept as strings in CsvTable::text (e.g. class labels)
+  // Limits (see the top of the file). A digits row is about 200 bytes and 65 columns.
+  std::uint64_t max_file_bytes = std::uint64_t{4} << 30;  // 4 GiB: the whole file is held in memory
+  std::uint64_t max_line_bytes = std::uint64_t{16} << 20;  // 16 MiB per line, '\n' excluded
+  std::size_t max_columns = 100'000;                       // cells per record
 };
 
 struct TextColumn {
@@ -86,22 +98,33 @@ inline std::string_view trim_blanks(std::string_view s) {
 // Splits text into records and calls on_record(line, cells) for each; line is the 1-based line
 // where the record starts. Unquoted cells point into text; unescaped quoted ones into storage
 // that lives until the next record.
+// Throws when a record has more than max_columns cells.
 template <class OnRecord>
-void split_csv(std::string_view text, char delimiter, const std::string& file, OnRecord on_record) {
+void split_csv(std::string_view text, char delimiter, std::size_t max_columns, const std::string& file,
+               OnRecord on_record) {
   std::vector<CsvCell> cells;
   std::deque<std::string> quoted;  // a deque keeps earlier strings in place as it grows
   std::size_t i = 0, line = 1;
   const std::size_t n = text.size();
+  // Blank lines from here on are the ignored trailing ones (found once: a search per blank
+  // line would make a long run of them quadratic).
+  const std::size_t last = text.find_last_not_of("\r\n");
+  const std::size_t trailing_blanks = last == std::string_view::npos ? 0 : last + 1;
   const auto fail = [&](std::size_t at_line, const std::string& what) {
     throw std::runtime_error("read_csv: " + file + ":" + std::to_string(at_line) + ": " + what);
   };
+  // Space or tab around a quoted field, unless it is the delimiter (tab-separated files).
+  const auto is_blank = [delimiter](char c) { return c != delimiter && (c == ' ' || c == '\t'); };
   while (i < n) {
     const std::size_t record_line = line;
     cells.clear();
     quoted.clear();
     while (true) {
+      if (cells.size() == max_columns)
+        fail(record_line, concat("the record has more than ", max_columns,
+                                 " cells, the limit (CsvOptions::max_columns)"));
       std::size_t start = i;
-      while (start < n && (text[start] == ' ' || text[start] == '\t')) ++start;
+      while (start < n && is_blank(text[start])) ++start;
       if (start < n && text[start] == '"') {
         std::string& cell = quoted.emplace_back();
         const std::size_t quote_line = line;
@@ -120,7 +143,7 @@ void split_csv(std::string_view text, char delimiter, const std::string& file, O
           if (text[i] == '\n') ++line;
           cell += text[i++];
         }
-        while (i < n && (text[i] == ' ' || text[i] == '\t')) ++i;
+        while (i < n && is_blank(text[i])) ++i;
         if (i < n && text[i] == '\r' && i + 1 < n && text[i + 1] == '\n') ++i;
         if (i < n && text[i] != delimiter && text[i] != '\n')
           fail(line, std::string("unexpected '") + text[i] + "' after a closing quote");
@@ -144,16 +167,19 @@ void split_csv(std::string_view text, char delimiter, const std::string& file, O
       ++line;
     }
     const bool blank = cells.size() == 1 && !cells[0].quoted && cells[0].text.empty();
-    if (blank && text.find_first_not_of("\r\n", i) == std::string_view::npos) return;  // trailing
+    if (blank && i >= trailing_blanks) return;  // trailing
     on_record(record_line, cells);
   }
 }
 
-// 'text', in quotes. (Built by appending: "'" + std::string(...) trips GCC 12's -Wrestrict.)
+// 'text', in quotes, cut after 60 bytes so a huge cell does not make a huge message.
+// (Built by appending: "'" + std::string(...) trips GCC 12's -Wrestrict.)
 inline std::string quoted_text(std::string_view s) {
+  constexpr std::size_t shown = 60;
   std::string q(1, '\'');
-  q += s;
+  q += s.substr(0, shown);
   q += '\'';
+  if (s.size() > shown) q += concat("... (", s.size(), " bytes)");
   return q;
 }
 
@@ -168,15 +194,72 @@ inline std::string parse_number(std::string_view s, double& value) {
   return {};
 }
 
-inline std::string read_whole_file(const std::string& path) {
+[[noreturn]] inline void fail_line_too_long(const std::string& file, std::uint64_t line, std::uint64_t limit) {
+  throw std::runtime_error(concat("read_csv: ", file, ":", line, ": the line is longer than ", limit,
+                                  " bytes, the limit (CsvOptions::max_line_bytes)"));
+}
+
+[[noreturn]] inline void fail_file_too_large(const std::string& file, std::uint64_t size, std::uint64_t limit) {
+  throw std::runtime_error(concat("read_csv: ", file, ": the file has ", size, " bytes or more, above the limit of ",
+                                  limit, " (CsvOptions::max_file_bytes)"));
+}
+
+// Counts lines in chunks of a text and throws as soon as one is longer than the limit.
+class LineLengthCheck {
+ public:
+  LineLengthCheck(const std::string& file, std::uint64_t limit) : file_(file), limit_(limit) {}
+  void add(std::string_view chunk) {
+    while (!chunk.empty()) {
+      const std::size_t newline = chunk.find('\n');
+      const std::size_t part = newline == std::string_view::npos ? chunk.size() : newline;
+      length_ += part;
+      if (length_ > limit_) fail_line_too_long(file_, line_, limit_);
+      if (newline == std::string_view::npos) return;
+      chunk.remove_prefix(newline + 1);
+      length_ = 0;
+      ++line_;
+    }
+  }
+
+ private:
+  const std::string& file_;
+  std::uint64_t limit_, length_ = 0, line_ = 1;
+};
+
+// The whole file, refused before it is held in memory if it is above the size limit or has a
+// line above the line limit. A file above 64 MiB is read twice: once to check every line, then
+// into a buffer of exactly its size (a buffer grown as it is read could take twice that).
+inline std::string read_whole_file(const std::string& path, const CsvOptions& options) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) throw std::runtime_error("read_csv: cannot open " + path + ": " + std::strerror(errno));
+  struct stat info {};
+  if (::fstat(::fileno(f.get()), &info) != 0)
+    throw std::runtime_error("read_csv: cannot tell the size of " + path + ": " + std::strerror(errno));
+  const auto read_all = [&](std::string* content) {  // null: check only
+    LineLengthCheck lines(path, options.max_line_bytes);
+    std::uint64_t total = 0;
+    char buffer[1 << 16];
+    std::size_t got;
+    while ((got = std::fread(buffer, 1, sizeof buffer, f.get())) > 0) {
+      total += got;
+      if (total > options.max_file_bytes) fail_file_too_large(path, total, options.max_file_bytes);
+      lines.add(std::string_view(buffer, got));
+      if (content) content->append(buffer, got);
+    }
+    if (std::ferror(f.get()))
+      throw std::runtime_error("read_csv: cannot read " + path + ": " + std::strerror(errno));
+  };
   std::string content;
-  char buffer[1 << 16];
-  std::size_t got;
-  while ((got = std::fread(buffer, 1, sizeof buffer, f.get())) > 0) content.append(buffer, got);
-  if (std::ferror(f.get()))
-    throw std::runtime_error("read_csv: cannot read " + path + ": " + std::strerror(errno));
+  if (S_ISREG(info.st_mode)) {  // a pipe has no size: it is checked while it is read
+    const auto size = static_cast<std::uint64_t>(info.st_size);
+    if (size > options.max_file_bytes) fail_file_too_large(path, size, options.max_file_bytes);
+    if (size > (std::uint64_t{64} << 20)) {
+      read_all(nullptr);
+      std::rewind(f.get());
+    }
+    content.reserve(static_cast<std::size_t>(size));
+  }
+  read_all(&content);
   return content;
 }
 
@@ -207,13 +290,17 @@ inline std::string csv_quoted(const std::string& name, char delimiter) {
 
 }  // namespace detail
 
-// Reads a numeric CSV file (see the top of this file). Throws std::runtime_error naming the
-// file, the line and the column for a missing or empty file, a ragged row, a cell that is not
-// a finite number, an empty cell (unless allow_empty), a duplicate column name, or a
-// text column that is not in the header.
-inline CsvTable read_csv(const std::string& path, const CsvOptions& options = {}) {
-  std::string content = detail::read_whole_file(path);
-  std::string_view text = content;
+// Parses CSV text already in memory, as read_csv does a file; name stands for the file in
+// messages. Throws as read_csv.
+inline CsvTable parse_csv(std::string_view text, const std::string& name, const CsvOptions& options = {}) {
+  const std::string& path = name;
+  const char d = options.delimiter;
+  if (d == '"' || d == '\n' || d == '\r')
+    throw std::invalid_argument(detail::concat("read_csv: ", path,
+                                               ": the delimiter must not be a quote or a line break, got character ",
+                                               static_cast<int>(d)));
+  if (text.size() > options.max_file_bytes) detail::fail_file_too_large(path, text.size(), options.max_file_bytes);
+  detail::LineLengthCheck(path, options.max_line_bytes).add(text);
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // UTF-8 byte-order mark
 
   CsvTable table;
@@ -226,14 +313,14 @@ inline CsvTable read_csv(const std::string& path, const CsvOptions& options = {}
     return "read_csv: " + path + ":" + std::to_string(line) + ": ";
   };
   const auto column = [&](std::size_t c) {
-    return "column '" + names[c] + "' (index " + std::to_string(c) + "): ";
+    return "column " + detail::quoted_text(names[c]) + " (index " + std::to_string(c) + "): ";
   };
 
   const auto set_columns = [&](std::size_t line) {
     std::set<std::string> seen;
     for (std::size_t c = 0; c < names.size(); ++c)
       if (!seen.insert(names[c]).second)
-        throw std::runtime_error(where(line) + "the column name '" + names[c] + "' appears twice");
+        throw std::runtime_error(where(line) + "the column name " + detail::quoted_text(names[c]) + " appears twice");
     text_slot.assign(names.size(), -1);
     for (const std::string& wanted : options.text_columns) {
       std::size_t c = 0;
@@ -255,7 +342,7 @@ inline CsvTable read_csv(const std::string& path, const CsvOptions& options = {}
   };
 
   detail::split_csv(
-      text, options.delimiter, path, [&](std::size_t line, const std::vector<detail::CsvCell>& cells) {
+      text, options.delimiter, options.max_columns, path, [&](std::size_t line, const std::vector<detail::CsvCell>& cells) {
         if (first) {
           first = false;
           bool is_header = options.header;
@@ -276,7 +363,7 @@ inline CsvTable read_csv(const std::string& path, const CsvOptions& options = {}
         }
         if (cells.size() != width) {
           const std::string detail_text = cells.size() < width
-                                              ? "column '" + names[cells.size()] + "' (index " +
+                                              ? "column " + detail::quoted_text(names[cells.size()]) + " (index " +
                                                     std::to_string(cells.size()) + ") is missing"
                                               : "there is an extra cell at index " + std::to_string(width);
           throw std::runtime_error(where(line) + "the row has " + std::to_string(cells.size()) +
@@ -307,6 +394,16 @@ inline CsvTable read_csv(const std::string& path, const CsvOptions& options = {}
   const auto numeric = static_cast<Eigen::Index>(table.columns.size());
   table.values = Eigen::Map<const Matrix<double>>(values.data(), static_cast<Eigen::Index>(rows), numeric);
   return table;
+}
+
+// Reads a numeric CSV file (see the top of this file). Throws std::runtime_error naming the
+// file, the line and the column for a missing or empty file, a ragged row, a cell that is not
+// a finite number, an empty cell (unless allow_empty), a duplicate column name, a text column
+// that is not in the header, or a size above CsvOptions' limits; std::invalid_argument for a
+// delimiter that is a quote or a line break.
+inline CsvTable read_csv(const std::string& path, const CsvOptions& options = {}) {
+  const std::string content = detail::read_whole_file(path, options);
+  return parse_csv(content, path, options);
 }
 
 // The numeric columns of the given indices, in the given order; text columns are kept.

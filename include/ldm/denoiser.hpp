@@ -46,6 +46,12 @@ struct DenoiserWorkspace {
   Matrix<S> out;                         // (B, latent): eps_hat
   Matrix<S> dh, dn, ds, du, da;          // backward scratch
   Matrix<S> dz;                          // (B, latent): the input gradient that backward returns
+  // The embedding of every timestep (num_steps, hidden), computed on first use: it depends on
+  // num_steps, the width and the kind only, so each step just copies rows.
+  Matrix<S> emb_table;
+  TimeEmbedding emb_table_kind = TimeEmbedding::normalized;
+  Eigen::VectorXi all_steps;                   // 0 .. num_steps - 1, to build the table
+  Matrix<S> emb_one, a_t_one, temb_one;  // (1, hidden): the time path when every row shares t
 };
 
 template <class S = float>
@@ -92,19 +98,15 @@ struct Denoiser {
     const std::size_t n_blocks = blocks.size();
     ws.h.resize(n_blocks + 1);
     ws.blocks.resize(n_blocks);
-    time_embedding(t, num_steps, hidden_size(), embedding, ws.emb);
-    time_mlp_1.forward(ws.emb, ws.a_t);
-    silu_forward(ws.a_t, ws.temb);
-    z_proj.forward(z_t, ws.h[0]);
-    ws.h[0] += ws.temb;
+    time_path(t, ws);
+    z_proj.forward_residual(z_t, ws.temb, ws.h[0]);  // h0 = z_proj(z_t) + SiLU(time_mlp_1(emb))
     for (std::size_t i = 0; i < n_blocks; ++i) {
       const ResidualBlock<S>& block = blocks[i];
       BlockActivations<S>& act = ws.blocks[i];
       block.norm.forward(ws.h[i], act.n, act.mean, act.rstd);
       block.up.forward(act.n, act.u);
       silu_forward(act.u, act.s);
-      block.down.forward(act.s, ws.h[i + 1]);
-      ws.h[i + 1] += ws.h[i];
+      block.down.forward_residual(act.s, ws.h[i], ws.h[i + 1]);  // h + down(SiLU(up(norm(h))))
     }
     noise_pred.forward(ws.h[n_blocks], ws.out);
   }
@@ -112,6 +114,14 @@ struct Denoiser {
   // Given dL/deps_hat (B, latent), adds parameter gradients into grad, returns dL/dz_t (ws.dz).
   const Matrix<S>& backward(const Matrix<S>& z_t, DenoiserWorkspace<S>& ws, const Matrix<S>& d_out,
                             Denoiser& grad) const {
+    backward_params(z_t, ws, d_out, grad);
+    z_proj.backward_input(ws.dh, ws.dz);
+    return ws.dz;
+  }
+
+  // backward without dL/dz_t: all training needs (ws.dz is left as it was).
+  void backward_params(const Matrix<S>& z_t, DenoiserWorkspace<S>& ws, const Matrix<S>& d_out,
+                       Denoiser& grad) const {
     detail::require_same_shape("Denoiser::backward", "d_out", d_out, "eps_hat", ws.out);
     const std::size_t n_blocks = blocks.size();
     noise_pred.backward(ws.h[n_blocks], d_out, grad.noise_pred);
@@ -128,10 +138,8 @@ struct Denoiser {
       ws.dh += ws.da;  // the skip connection passes dh through unchanged
     }
     z_proj.backward(z_t, ws.dh, grad.z_proj);
-    z_proj.backward_input(ws.dh, ws.dz);
     silu_backward(ws.a_t, ws.dh, ws.da);
     time_mlp_1.backward(ws.emb, ws.da, grad.time_mlp_1);
-    return ws.dz;
   }
 
   template <class F, class... Models>
@@ -148,6 +156,32 @@ struct Denoiser {
   void visit(F&& f) const { visit_each(f, *this); }
 
  private:
+  // ws.emb, ws.a_t = time_mlp_1(emb) and ws.temb = SiLU(a_t), each (B, hidden). The embedding
+  // rows come from the table; when every row has the same t (a sampling step) time_mlp_1 runs
+  // on one row and the rows are copies of it.
+  void time_path(const Eigen::VectorXi& t, DenoiserWorkspace<S>& ws) const {
+    const Eigen::Index n = t.size(), width = hidden_size();
+    if (ws.emb_table.rows() != num_steps || ws.emb_table.cols() != width || ws.emb_table_kind != embedding) {
+      ws.all_steps = Eigen::VectorXi::LinSpaced(num_steps, 0, num_steps - 1);
+      time_embedding(ws.all_steps, num_steps, width, embedding, ws.emb_table);
+      ws.emb_table_kind = embedding;
+    }
+    const bool shared = n > 1 && (t.array() == t(0)).all();
+    if (shared) {
+      ws.emb_one = ws.emb_table.row(t(0));
+      time_mlp_1.forward(ws.emb_one, ws.a_t_one);
+      silu_forward(ws.a_t_one, ws.temb_one);
+      ws.emb = ws.emb_one.replicate(n, 1);
+      ws.a_t = ws.a_t_one.replicate(n, 1);
+      ws.temb = ws.temb_one.replicate(n, 1);
+      return;
+    }
+    ws.emb.resize(n, width);
+    for (Eigen::Index b = 0; b < n; ++b) ws.emb.row(b) = ws.emb_table.row(t(b));
+    time_mlp_1.forward(ws.emb, ws.a_t);
+    silu_forward(ws.a_t, ws.temb);
+  }
+
   void check_input(const Matrix<S>& z_t, const Eigen::VectorXi& t) const {
     detail::require_cols("Denoiser", "z_t", z_t, latent_size());
     if (t.size() != z_t.rows())

@@ -63,6 +63,15 @@ struct Encoder {
   // returns dL/dx (B, input), stored in ws.dx. Needs the ws of the matching forward.
   const Matrix<S>& backward(const Matrix<S>& x, EncoderWorkspace<S>& ws, const Matrix<S>& d_mu,
                             const Matrix<S>& d_log_var, Encoder& grad) const {
+    backward_params(x, ws, d_mu, d_log_var, grad);
+    enc_dense_0.backward_input(ws.da, ws.dx);
+    return ws.dx;
+  }
+
+  // backward without dL/dx, all training needs: saves the largest product of the backward
+  // pass (input x hidden per row). ws.dx is left as it was.
+  void backward_params(const Matrix<S>& x, EncoderWorkspace<S>& ws, const Matrix<S>& d_mu,
+                       const Matrix<S>& d_log_var, Encoder& grad) const {
     detail::require_same_shape("Encoder::backward", "d_mu", d_mu, "mu", ws.out.mu);
     detail::require_same_shape("Encoder::backward", "d_log_var", d_log_var, "log_var", ws.out.log_var);
     enc_mu.backward(ws.h1, d_mu, grad.enc_mu);
@@ -74,8 +83,6 @@ struct Encoder {
     enc_dense_1.backward_input(ws.da, ws.dh);
     silu_backward(ws.a0, ws.dh, ws.da);
     enc_dense_0.backward(x, ws.da, grad.enc_dense_0);
-    enc_dense_0.backward_input(ws.da, ws.dx);
-    return ws.dx;
   }
 
   template <class F, class... Models>

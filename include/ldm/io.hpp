@@ -10,6 +10,11 @@
 // Loading is all-or-nothing: the new values are built in copies and every check (missing
 // parameter, extra tensor under a model prefix, shape, dtype) passes before the caller's models
 // are replaced. Saving writes a temporary file and renames it (write_safetensors).
+//
+// Hostile files: models are built from a checkpoint's options only after the options were
+// checked against the file (the parameters they describe must be the values the file holds),
+// and num_steps (which no tensor shows, but sizes the schedule) has a limit, so no metadata can
+// make the loader allocate much more than the file's size.
 #pragma once
 
 #include <ldm/build.hpp>
@@ -17,6 +22,8 @@
 #include <ldm/schedule.hpp>
 
 #include <charconv>
+#include <cmath>
+#include <cstdint>
 #include <set>
 #include <string>
 #include <system_error>
@@ -27,6 +34,12 @@ namespace ldm {
 
 inline constexpr int checkpoint_format_version = 1;
 inline constexpr const char* format_version_key = "ldm_format_version";
+
+// What a checkpoint may ask for at most.
+struct CheckpointLimits {
+  SafetensorsLimits file{};      // the safetensors file (header and file size)
+  int max_num_steps = 1'000'000;  // diffusion steps: the schedule holds 8 numbers per step
+};
 
 // How assign_tensors treats a parameter whose shape differs from the file's.
 enum class ShapePolicy {
@@ -118,6 +131,26 @@ inline int metadata_int(const MetadataMap& metadata, const std::string& key, con
   return value;
 }
 
+inline void require_num_steps_limit(int num_steps, const CheckpointLimits& limits, const std::string& file,
+                                    const char* where) {
+  if (num_steps > limits.max_num_steps)
+    throw FormatError(where, file, "",
+                      concat("metadata 'num_steps' is ", num_steps, ", above the limit of ", limits.max_num_steps,
+                             " (CheckpointLimits::max_num_steps)"));
+}
+
+// param_count (build.hpp) in long double, so options of any size give a number to compare
+// (exact below 2^64) instead of an overflow.
+inline long double parameter_count(const Options& o) {
+  const long double in = o.input_size, lat = o.latent_size, hid = o.hidden_size, layers = o.num_layers;
+  const auto dense = [](long double fan_in, long double fan_out) { return fan_in * fan_out + fan_out; };
+  const long double encoder = dense(in, hid) + dense(hid, hid) + 2 * dense(hid, lat);
+  const long double decoder = dense(lat, hid) + dense(hid, hid) + dense(hid, in);
+  const long double block = 2 * hid + dense(hid, 4 * hid) + dense(4 * hid, hid);
+  const long double denoiser = dense(hid, hid) + dense(lat, hid) + layers * block + dense(hid, lat);
+  return encoder + decoder + denoiser;
+}
+
 inline double metadata_double(const MetadataMap& metadata, const std::string& key, const std::string& file,
                               const char* where) {
   const auto it = metadata.find(key);
@@ -125,8 +158,8 @@ inline double metadata_double(const MetadataMap& metadata, const std::string& ke
   const std::string& text = it->second;
   double value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty())
-    throw FormatError(where, file, "", "metadata '" + key + "' must be a number, got '" + text + "'");
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty() || !std::isfinite(value))
+    throw FormatError(where, file, "", "metadata '" + key + "' must be a finite number, got '" + text + "'");
   return value;
 }
 
@@ -174,7 +207,9 @@ inline MetadataMap to_metadata(const Options& o) {
 // The options stored in a checkpoint's metadata; time_embedding defaults to normalized (the
 // seed's) when absent. Throws FormatError naming file for a missing or malformed key or
 // options that validate() refuses.
-inline Options options_from_metadata(const MetadataMap& metadata, const std::string& file = "(metadata)") {
+// num_steps above limits.max_num_steps is refused too.
+inline Options options_from_metadata(const MetadataMap& metadata, const std::string& file = "(metadata)",
+                                     const CheckpointLimits& limits = {}) {
   const char* where = "options_from_metadata";
   Options o;
   o.input_size = detail::metadata_int(metadata, "input_size", file, where);
@@ -182,6 +217,7 @@ inline Options options_from_metadata(const MetadataMap& metadata, const std::str
   o.hidden_size = detail::metadata_int(metadata, "hidden_size", file, where);
   o.num_layers = detail::metadata_int(metadata, "num_layers", file, where);
   o.num_steps = detail::metadata_int(metadata, "num_steps", file, where);
+  detail::require_num_steps_limit(o.num_steps, limits, file, where);
   if (const auto it = metadata.find("time_embedding"); it != metadata.end()) {
     if (it->second == "normalized")
       o.time_embedding = TimeEmbedding::normalized;
@@ -199,6 +235,28 @@ inline Options options_from_metadata(const MetadataMap& metadata, const std::str
   return o;
 }
 
+// options_from_metadata, and the check that makes building models from them safe: the
+// parameters the options describe must be exactly the values the file holds under encoder.,
+// decoder. and denoiser. (as load_models will require), so hostile options cannot ask for
+// more memory than the file's size. Throws FormatError.
+inline Options options_from_checkpoint(const SafetensorsData& data, const CheckpointLimits& limits = {}) {
+  const Options o = options_from_metadata(data.metadata, data.path, limits);
+  std::uint64_t values = 0;
+  for (const auto& [name, tensor] : data.tensors)
+    if (detail::has_prefix(name, "encoder.") || detail::has_prefix(name, "decoder.") ||
+        detail::has_prefix(name, "denoiser."))
+      values += static_cast<std::uint64_t>(numel(tensor));  // at most the file's size
+  const long double expected = detail::parameter_count(o);
+  if (expected != static_cast<long double>(values))
+    throw FormatError("options_from_checkpoint", data.path, "",
+                      detail::concat("the options (input_size ", o.input_size, ", latent_size ", o.latent_size,
+                                     ", hidden_size ", o.hidden_size, ", num_layers ", o.num_layers, ") describe ",
+                                     detail::exact_text(static_cast<double>(expected)),
+                                     " parameters, but the file's encoder., decoder. and denoiser. tensors hold ",
+                                     values, " values"));
+  return o;
+}
+
 // The schedule as metadata strings: beta_schedule (linear, scaled_linear, cosine), beta_start,
 // beta_end (shortest exact decimal), num_steps.
 inline MetadataMap to_metadata(const ScheduleOptions& s) {
@@ -212,11 +270,14 @@ inline MetadataMap to_metadata(const ScheduleOptions& s) {
 }
 
 // The schedule stored by to_metadata(ScheduleOptions). Throws FormatError naming file.
+// num_steps above limits.max_num_steps is refused too.
 inline ScheduleOptions schedule_options_from_metadata(const MetadataMap& metadata,
-                                                      const std::string& file = "(metadata)") {
+                                                      const std::string& file = "(metadata)",
+                                                      const CheckpointLimits& limits = {}) {
   const char* where = "schedule_options_from_metadata";
   ScheduleOptions s;
   s.num_steps = detail::metadata_int(metadata, "num_steps", file, where);
+  detail::require_num_steps_limit(s.num_steps, limits, file, where);
   s.beta_start = detail::metadata_double(metadata, "beta_start", file, where);
   s.beta_end = detail::metadata_double(metadata, "beta_end", file, where);
   const auto it = metadata.find("beta_schedule");
@@ -346,15 +407,22 @@ struct Checkpoint {
   SafetensorsData file;  // metadata and every tensor, for the caller's extras
 };
 
-// Rebuilds the models from a checkpoint's metadata (options_from_metadata) and loads them.
+// Rebuilds the models from an already read checkpoint's metadata (options_from_checkpoint)
+// and loads them. Throws FormatError.
 template <class S = float>
-Checkpoint<S> load_checkpoint(const std::string& path) {
+Checkpoint<S> load_checkpoint(SafetensorsData file, const CheckpointLimits& limits = {}) {
   Checkpoint<S> c;
-  c.file = read_safetensors(path);
-  c.options = options_from_metadata(c.file.metadata, path);
+  c.file = std::move(file);
+  c.options = options_from_checkpoint(c.file, limits);
   std::tie(c.encoder, c.decoder, c.denoiser) = build<S>(c.options, make_key(0));  // overwritten below
   load_models(c.file, c.encoder, c.decoder, c.denoiser);
   return c;
+}
+
+// The same from a file.
+template <class S = float>
+Checkpoint<S> load_checkpoint(const std::string& path, const CheckpointLimits& limits = {}) {
+  return load_checkpoint<S>(read_safetensors(path, limits.file), limits);
 }
 
 }  // namespace ldm

@@ -3,9 +3,11 @@
 // parameter gradients into a gradient layer of the same type).
 #pragma once
 
+#include <ldm/gemm.hpp>
 #include <ldm/params.hpp>
 #include <ldm/random.hpp>
 #include <ldm/tensor.hpp>
+#include <ldm/threads.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -50,22 +52,30 @@ struct Dense {
   Eigen::Index in_features() const { return weight.cols(); }
   Eigen::Index out_features() const { return weight.rows(); }
 
-  // y (B, out) = x (B, in) W^T + b
+  // y (B, out) = x (B, in) W^T + b. The bias is written first and the product added onto it
+  // (PyTorch's addmm), so the output is written once.
   void forward(const Matrix<S>& x, Matrix<S>& y) const {
-    y.noalias() = x * weight.transpose();
-    y.rowwise() += bias.transpose();
+    y.resize(x.rows(), out_features());
+    y.rowwise() = bias.transpose();
+    detail::gemm<false, true>(x, weight, y, true);
+  }
+
+  // y (B, out) = residual (B, out) + x W^T + b: a layer on a skip connection, in one pass.
+  void forward_residual(const Matrix<S>& x, const Matrix<S>& residual, Matrix<S>& y) const {
+    y = residual.rowwise() + bias.transpose();
+    detail::gemm<false, true>(x, weight, y, true);
   }
 
   // dW += dy^T x, db += column sums of dy.   x (B, in), dy (B, out)
   void backward(const Matrix<S>& x, const Matrix<S>& dy, Dense& grad) const {
-    grad.weight.noalias() += dy.transpose() * x;
-    grad.bias.noalias() += dy.colwise().sum().transpose();
+    detail::gemm<true, false>(dy, x, grad.weight, true);
+    for (Eigen::Index r = 0; r < dy.rows(); ++r) grad.bias += dy.row(r).transpose();
   }
 
   // dx (B, in) = dy W
-  void backward_input(const Matrix<S>& dy, Matrix<S>& dx) const { dx.noalias() = dy * weight; }
+  void backward_input(const Matrix<S>& dy, Matrix<S>& dx) const { detail::gemm<false, false>(dy, weight, dx, false); }
   // dx (B, in) += dy W, for an input that feeds two layers
-  void backward_input_add(const Matrix<S>& dy, Matrix<S>& dx) const { dx.noalias() += dy * weight; }
+  void backward_input_add(const Matrix<S>& dy, Matrix<S>& dx) const { detail::gemm<false, false>(dy, weight, dx, true); }
 
   template <class F, class... Layers>
   static void visit_each(F&& f, Layers&... layers) {
@@ -75,18 +85,32 @@ struct Dense {
   }
 };
 
-// SiLU(x) = x sigmoid(x) (Elfwing et al. 2018; "swish").
+// SiLU(x) = x sigmoid(x) (Elfwing et al. 2018; "swish"), with Eigen's vectorised exp.
 template <class S>
 void silu_forward(const Matrix<S>& x, Matrix<S>& y) {
-  y = x.unaryExpr([](S v) { return v / (S(1) + std::exp(-v)); });
+  y.resize(x.rows(), x.cols());
+  detail::parallel_for(x.rows(), detail::row_grain(x.cols()), [&](Eigen::Index first, Eigen::Index count) {
+    const auto v = x.middleRows(first, count).array();
+    y.middleRows(first, count).array() = v / (S(1) + (-v).exp());
+  });
 }
 
 // dx = dy * SiLU'(x), SiLU'(x) = s (1 + x (1 - s)) with s = sigmoid(x).
 template <class S>
 void silu_backward(const Matrix<S>& x, const Matrix<S>& dy, Matrix<S>& dx) {
-  dx = x.binaryExpr(dy, [](S v, S g) {
-    const S s = S(1) / (S(1) + std::exp(-v));
-    return g * s * (S(1) + v * (S(1) - s));
+  if (&dx == &dy || &dx == &x) {  // in place: one scalar pass, since dx cannot hold s meanwhile
+    dx = x.binaryExpr(dy, [](S v, S g) {
+      const S s = S(1) / (S(1) + std::exp(-v));
+      return g * s * (S(1) + v * (S(1) - s));
+    });
+    return;
+  }
+  dx.resize(x.rows(), x.cols());
+  detail::parallel_for(x.rows(), detail::row_grain(x.cols()), [&](Eigen::Index first, Eigen::Index count) {
+    const auto v = x.middleRows(first, count).array();
+    auto s = dx.middleRows(first, count).array();
+    s = (S(1) + (-v).exp()).inverse();  // two vectorised passes: s first, then the product
+    s = dy.middleRows(first, count).array() * s * (S(1) + v * (S(1) - s));
   });
 }
 
@@ -111,33 +135,41 @@ struct LayerNorm {
     y.resize(n, x.cols());
     mean.resize(n);
     rstd.resize(n);
-    for (Eigen::Index r = 0; r < n; ++r) {
-      const auto row = x.row(r).array();
-      const S m = row.sum() * inv_dim;
-      const S var = (row - m).square().sum() * inv_dim;
-      const S rs = S(1) / std::sqrt(var + static_cast<S>(eps));
-      mean(r) = m;
-      rstd(r) = rs;
-      y.row(r).array() = (row - m) * rs * weight.transpose().array() + bias.transpose().array();
-    }
+    detail::parallel_for(n, detail::row_grain(x.cols()), [&](Eigen::Index first, Eigen::Index count) {
+      for (Eigen::Index r = first; r < first + count; ++r) {
+        const auto row = x.row(r).array();
+        const S m = row.sum() * inv_dim;
+        const S var = (row - m).square().sum() * inv_dim;
+        const S rs = S(1) / std::sqrt(var + static_cast<S>(eps));
+        mean(r) = m;
+        rstd(r) = rs;
+        y.row(r).array() = (row - m) * rs * weight.transpose().array() + bias.transpose().array();
+      }
+    });
   }
 
   // dw += sum_rows dy * xhat, db += sum_rows dy,
   // dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = dy * w (the LayerNorm backward of
   // llm.c's layernorm_backward, derived from xhat = (x - mean) rstd).
+  // The rows of dx are independent (threaded); dw and db are summed row by row in order.
   void backward(const Matrix<S>& x, const Vector<S>& mean, const Vector<S>& rstd,
                 const Matrix<S>& dy, LayerNorm& grad, Matrix<S>& dx) const {
     const Eigen::Index n = x.rows();
     const S inv_dim = S(1) / static_cast<S>(x.cols());
     dx.resize(n, x.cols());
+    detail::parallel_for(n, detail::row_grain(x.cols()), [&](Eigen::Index first, Eigen::Index count) {
+      for (Eigen::Index r = first; r < first + count; ++r) {
+        const auto xhat = (x.row(r).array() - mean(r)) * rstd(r);
+        const auto g = dy.row(r).array() * weight.transpose().array();
+        const S g_mean = g.sum() * inv_dim;
+        const S gx_mean = (g * xhat).sum() * inv_dim;
+        dx.row(r).array() = rstd(r) * (g - g_mean - xhat * gx_mean);
+      }
+    });
     for (Eigen::Index r = 0; r < n; ++r) {
       const auto xhat = (x.row(r).array() - mean(r)) * rstd(r);
-      const auto g = dy.row(r).array() * weight.transpose().array();
-      const S g_mean = g.sum() * inv_dim;
-      const S gx_mean = (g * xhat).sum() * inv_dim;
       grad.weight.array() += (dy.row(r).array() * xhat).transpose();
       grad.bias.array() += dy.row(r).array().transpose();
-      dx.row(r).array() = rstd(r) * (g - g_mean - xhat * gx_mean);
     }
   }
 
@@ -167,12 +199,13 @@ void time_embedding(const Eigen::VectorXi& t, int num_steps, Eigen::Index dim, T
   const Eigen::Index half = dim / 2;
   const double denom = static_cast<double>(std::max<Eigen::Index>(half - 1, 1));
   out.resize(t.size(), dim);
-  for (Eigen::Index b = 0; b < t.size(); ++b) {
-    const double tau = kind == TimeEmbedding::normalized
-                           ? static_cast<double>(t(b)) / static_cast<double>(num_steps)
-                           : static_cast<double>(t(b));
-    for (Eigen::Index i = 0; i < half; ++i) {
-      const double angle = tau * std::exp(-std::log(10000.0) * static_cast<double>(i) / denom);
+  for (Eigen::Index i = 0; i < half; ++i) {
+    const double freq = std::exp(-std::log(10000.0) * static_cast<double>(i) / denom);
+    for (Eigen::Index b = 0; b < t.size(); ++b) {
+      const double tau = kind == TimeEmbedding::normalized
+                             ? static_cast<double>(t(b)) / static_cast<double>(num_steps)
+                             : static_cast<double>(t(b));
+      const double angle = tau * freq;
       out(b, i) = static_cast<S>(std::sin(angle));
       out(b, half + i) = static_cast<S>(std::cos(angle));
     }

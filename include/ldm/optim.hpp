@@ -6,6 +6,7 @@
 
 #include <ldm/params.hpp>
 #include <ldm/tensor.hpp>
+#include <ldm/threads.hpp>
 
 #include <Eigen/Core>
 
@@ -47,6 +48,30 @@ inline void require_in_unit_interval(const char* where, const char* what, double
 
 template <class Tensor>
 using scalar_of = typename std::remove_cvref_t<Tensor>::Scalar;
+
+// Coefficients [first, first + count) of a parameter as a flat array (parameters are plain,
+// contiguous objects).
+template <class Tensor>
+auto flat_slice(Tensor& t, Eigen::Index first, Eigen::Index count) {
+  using Flat = Eigen::Array<scalar_of<Tensor>, Eigen::Dynamic, 1>;
+  if constexpr (std::is_const_v<Tensor>)
+    return Eigen::Map<const Flat>(t.data() + first, count);
+  else
+    return Eigen::Map<Flat>(t.data() + first, count);
+}
+
+// f(first, count) over [0, n) in slices of 4096 coefficients (16 KiB of floats: four tensors
+// of a slice stay in L1), the slices spread over the threads. Every coefficient is computed
+// alone, so the result does not depend on the thread count.
+template <class F>
+void for_each_slice(Eigen::Index n, F&& f) {
+  constexpr Eigen::Index slice = 4096;
+  parallel_for((n + slice - 1) / slice, 16, [&](Eigen::Index first_slice, Eigen::Index slices) {
+    const Eigen::Index end = std::min(n, (first_slice + slices) * slice);
+    for (Eigen::Index first = first_slice * slice; first < end; first += slice)
+      f(first, std::min(slice, end - first));
+  });
+}
 
 }  // namespace detail
 
@@ -120,19 +145,26 @@ class Adam {
     const double decay = 1.0 - lr * options_.weight_decay;
     const bool decays = options_.weight_decay > 0.0;
 
+    // One pass over memory: each slice of p, g, m, v is updated while it is in cache.
     visit_together(
-        [&](const std::string&, auto& p, const auto& g, auto& m, auto& v) {
-          using S = detail::scalar_of<decltype(p)>;
+        [&](const std::string&, auto& p_, const auto& g_, auto& m_, auto& v_) {
+          using S = detail::scalar_of<decltype(p_)>;
           const S b1 = static_cast<S>(options_.beta1);
           const S b2 = static_cast<S>(options_.beta2);
           const S one_minus_b1 = static_cast<S>(1.0 - options_.beta1);
           const S one_minus_b2 = static_cast<S>(1.0 - options_.beta2);
           const S inv_sqrt_bc2 = static_cast<S>(1.0 / std::sqrt(bias_correction2));
           const S eps = static_cast<S>(options_.eps);
-          if (decays) p.array() *= static_cast<S>(decay);
-          m.array() = b1 * m.array() + one_minus_b1 * g.array();
-          v.array() = b2 * v.array() + one_minus_b2 * g.array().square();
-          p.array() -= static_cast<S>(step_size) * m.array() / (v.array().sqrt() * inv_sqrt_bc2 + eps);
+          detail::for_each_slice(p_.size(), [&](Eigen::Index first, Eigen::Index count) {
+            auto p = detail::flat_slice(p_, first, count);
+            const auto g = detail::flat_slice(g_, first, count);
+            auto m = detail::flat_slice(m_, first, count);
+            auto v = detail::flat_slice(v_, first, count);
+            if (decays) p *= static_cast<S>(decay);
+            m = b1 * m + one_minus_b1 * g;
+            v = b2 * v + one_minus_b2 * g.square();
+            p -= static_cast<S>(step_size) * m / (v.sqrt() * inv_sqrt_bc2 + eps);
+          });
         },
         params, grads, state_.m, state_.v);
   }
@@ -300,9 +332,12 @@ class Ema {
     decay_ = decay_at(step_);
     const double one_minus_decay = 1.0 - decay_;
     visit_together(
-        [&](const std::string&, auto& s, const auto& p) {
-          using S = detail::scalar_of<decltype(s)>;
-          s.array() -= static_cast<S>(one_minus_decay) * (s.array() - p.array());
+        [&](const std::string&, auto& s_, const auto& p_) {
+          using S = detail::scalar_of<decltype(s_)>;
+          detail::for_each_slice(s_.size(), [&](Eigen::Index first, Eigen::Index count) {
+            auto s = detail::flat_slice(s_, first, count);
+            s -= static_cast<S>(one_minus_decay) * (s - detail::flat_slice(p_, first, count));
+          });
         },
         shadow_, params);
   }

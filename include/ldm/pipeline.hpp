@@ -33,6 +33,9 @@ struct SampleOptions {
   // Round integer-valued columns and clip every column to its range seen at fit time.
   bool postprocess = true;
   Eigen::Index batch_rows = 4096;  // rows denoised at once; results do not depend on it
+  // Largest result a call may ask for: n x max(input_size, latent_size) x sizeof(S) bytes
+  // (the working memory is a few times that). A larger n is refused before anything is allocated.
+  std::uint64_t max_matrix_bytes = std::uint64_t{8} << 30;  // 8 GiB
 };
 
 // What fit learns about each column, used to map samples back onto the data's grid.
@@ -81,8 +84,7 @@ class LatentDiffusion {
   // n new rows in data units, and the next key.
   Draw<S> sample(Eigen::Index n, const SampleOptions& sample_options, Key key,
                  const StepCallback<S>& on_step = {}) const {
-    if (n < 0) throw std::invalid_argument(detail::concat("LatentDiffusion::sample: n must be >= 0, got ", n));
-    detail::require_positive("LatentDiffusion::sample", "batch_rows", sample_options.batch_rows);
+    require_sample_size("LatentDiffusion::sample", n, std::max(options.input_size, options.latent_size), sample_options);
     const Matrix<S> z = sample_latents(n, sample_options, key, on_step);
     Matrix<S> rows = data_scaling.inverse(decode_in_batches(latent_scaling.inverse(z), sample_options.batch_rows));
     if (sample_options.postprocess) postprocess(rows);
@@ -93,6 +95,7 @@ class LatentDiffusion {
   // Batch b of batch_rows rows draws from fold_in(split(key)[0], b).
   Matrix<S> sample_latents(Eigen::Index n, const SampleOptions& sample_options, Key key,
                            const StepCallback<S>& on_step = {}) const {
+    require_sample_size("LatentDiffusion::sample_latents", n, options.latent_size, sample_options);
     SamplerOptions sampler = sample_options.sampler;
     if (sample_options.clip_to_latent_range && sampler.clip_x0 == 0) sampler.clip_x0 = static_cast<double>(latent_bound);
     const Key base = split(key)[0];
@@ -151,7 +154,7 @@ class LatentDiffusion {
     if (kind == data.metadata.end() || kind->second != "ldm.LatentDiffusion")
       throw FormatError(where, path, "", "not a LatentDiffusion file (its metadata has no kind 'ldm.LatentDiffusion')");
     LatentDiffusion m;
-    m.options = options_from_metadata(data.metadata, path);
+    m.options = options_from_checkpoint(data);  // checked against the file before build allocates
     m.schedule_options = schedule_options_from_metadata(data.metadata, path);
     m.schedule = make_schedule<S>(m.schedule_options);
     std::tie(m.encoder, m.decoder, m.denoiser) = build<S>(m.options, make_key(0));
@@ -185,6 +188,17 @@ class LatentDiffusion {
  private:
   template <class>
   friend class FitRun;
+
+  // n >= 0, batch_rows > 0, and n x width scalars within sample_options.max_matrix_bytes.
+  static void require_sample_size(const char* where, Eigen::Index n, int width, const SampleOptions& sample_options) {
+    if (n < 0) throw std::invalid_argument(detail::concat(where, ": n must be >= 0, got ", n));
+    detail::require_positive(where, "batch_rows", sample_options.batch_rows);
+    const std::uint64_t limit = sample_options.max_matrix_bytes, row_bytes = sizeof(S) * static_cast<std::uint64_t>(width);
+    if (row_bytes > 0 && static_cast<std::uint64_t>(n) > limit / row_bytes)
+      throw std::invalid_argument(detail::concat(where, ": n = ", n, " rows of ", width, " values need ",
+                                                 static_cast<double>(n) * static_cast<double>(row_bytes),
+                                                 " bytes, above the limit of ", limit, " (SampleOptions::max_matrix_bytes)"));
+  }
 
   static ColumnInfo<S> describe_columns(const Matrix<S>& rows, std::vector<std::string> names) {
     ColumnInfo<S> info;

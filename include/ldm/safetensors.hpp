@@ -20,7 +20,8 @@
 //
 // Memory: the header is read only after its length was checked against the file size, it is
 // parsed by a streaming (SAX) parser straight into a compact list, and no tensor buffer is
-// allocated before every offset and size was validated against the file size.
+// allocated before every offset and size was validated against the file size. So the reader
+// never allocates much more than the file's size, and SafetensorsLimits bounds that size.
 #pragma once
 
 #include <ldm/atomic_file.hpp>
@@ -46,6 +47,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <sys/stat.h>
 
 namespace ldm {
 
@@ -77,6 +80,12 @@ struct Tensor {
 using TensorMap = std::map<std::string, Tensor>;
 using MetadataMap = std::map<std::string, std::string>;
 
+// What the reader accepts at most; a file beyond either is refused before it is read.
+struct SafetensorsLimits {
+  std::uint64_t max_header_bytes = 100'000'000;           // the reference's MAX_HEADER_SIZE
+  std::uint64_t max_file_bytes = std::uint64_t{8} << 30;  // 8 GiB: the whole file is read into memory
+};
+
 namespace detail {
 
 struct DtypeInfo {
@@ -89,7 +98,6 @@ inline constexpr DtypeInfo safetensors_dtypes[] = {
     {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
     {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"F64", 8},     {"I64", 8}, {"U64", 8}};
 
-inline constexpr std::uint64_t max_header_size = 100'000'000;  // the reference's MAX_HEADER_SIZE
 inline constexpr std::size_t max_rank = 64;
 
 inline std::string shape_string(const std::vector<std::int64_t>& shape) {
@@ -147,11 +155,12 @@ inline std::size_t dtype_size(std::string_view dtype) {
   return 0;
 }
 
-// Number of elements: the product of the shape (1 for a scalar, shape []).
+// Number of elements: the product of the shape (1 for a scalar, shape []). Computed unsigned,
+// so a shape such as [2^62, 2, 0] (valid for U8, 0 elements) has no signed overflow on the way.
 inline std::int64_t numel(const Tensor& t) {
-  std::int64_t n = 1;
-  for (const std::int64_t d : t.shape) n *= d;
-  return n;
+  std::uint64_t n = 1;
+  for (const std::int64_t d : t.shape) n *= static_cast<std::uint64_t>(d);
+  return static_cast<std::int64_t>(n);
 }
 
 // The dtype a scalar type is written as.
@@ -249,6 +258,7 @@ template <class S>
 Matrix<S> to_matrix(const Tensor& t) {
   try {
     detail::require_rank(t, 2);
+    detail::check_tensor(t);  // before allocating: the shape must match the bytes
     Matrix<S> m(t.shape[0], t.shape[1]);
     detail::decode_floats(t, m.data());
     return m;
@@ -262,6 +272,7 @@ template <class S>
 Vector<S> to_vector(const Tensor& t) {
   try {
     detail::require_rank(t, 1);
+    detail::check_tensor(t);
     Vector<S> v(t.shape[0]);
     detail::decode_floats(t, v.data());
     return v;
@@ -594,68 +605,96 @@ inline void read_exactly(std::FILE* f, void* out, std::size_t n, const std::stri
                              (std::ferror(f) ? std::strerror(errno) : "unexpected end of file"));
 }
 
-}  // namespace detail
-
-// Reads and validates a whole safetensors file. Throws FormatError (a std::runtime_error)
-// naming the file and, where it applies, the tensor; std::runtime_error if it cannot be read.
-inline SafetensorsData read_safetensors(const std::string& path) {
+// Parses a safetensors file of file_size bytes that read(out, n) delivers in order. Every size
+// is checked against file_size and the limits before anything of that size is allocated.
+template <class Read>
+SafetensorsData parse_safetensors(std::uint64_t file_size, Read&& read, const std::string& path,
+                                  const SafetensorsLimits& limits) {
   const std::string where = "read_safetensors";
-  detail::UniqueFile file(std::fopen(path.c_str(), "rb"));
-  if (!file) throw std::runtime_error(where + ": cannot open " + path + ": " + std::strerror(errno));
-  std::FILE* f = file.get();
-  if (std::fseek(f, 0, SEEK_END) != 0)
-    throw std::runtime_error(where + ": cannot seek in " + path + ": " + std::strerror(errno));
-  const long end = std::ftell(f);
-  if (end < 0)
-    throw std::runtime_error(where + ": cannot tell the size of " + path + ": " + std::strerror(errno));
-  const auto file_size = static_cast<std::uint64_t>(end);
-  std::rewind(f);
-
+  if (file_size > limits.max_file_bytes)
+    throw FormatError(where, path, "",
+                      concat("the file has ", file_size, " bytes, above the limit of ", limits.max_file_bytes,
+                             " (SafetensorsLimits::max_file_bytes)"));
   if (file_size < 8)
+    throw FormatError(where, path, "",
+                      concat("the file has ", file_size, " bytes, fewer than the 8 of the header length"));
+  unsigned char length_bytes[8];
+  read(length_bytes, 8);
+  const std::uint64_t header_size = load_le(length_bytes, 8);
+  if (header_size > limits.max_header_bytes)
+    throw FormatError(where, path, "",
+                      concat("the header length ", header_size, " is above the limit of ", limits.max_header_bytes,
+                             " bytes (SafetensorsLimits::max_header_bytes)"));
+  if (header_size > file_size - 8)
     throw FormatError(
         where, path, "",
-        detail::concat("the file has ", file_size, " bytes, fewer than the 8 of the header length"));
-  unsigned char length_bytes[8];
-  detail::read_exactly(f, length_bytes, 8, where, path);
-  const std::uint64_t header_size = detail::load_le(length_bytes, 8);
-  if (header_size > detail::max_header_size)
-    throw FormatError(where, path, "",
-                      detail::concat("the header length ", header_size, " is above the limit of ",
-                                     detail::max_header_size, " bytes"));
-  if (header_size > file_size - 8)
-    throw FormatError(where, path, "",
-                      detail::concat("the header length ", header_size, " runs past the end of the file (",
-                                     file_size, " bytes)"));
+        concat("the header length ", header_size, " runs past the end of the file (", file_size, " bytes)"));
   if (header_size == 0) throw FormatError(where, path, "", "the header is empty (its length is 0)");
 
   std::string header(static_cast<std::size_t>(header_size), '\0');
-  detail::read_exactly(f, header.data(), header.size(), where, path);
+  read(header.data(), header.size());
   if (header[0] != '{') throw FormatError(where, path, "", "the header does not start with '{'");
   // nlohmann's lexer would stop at a NUL byte as at the end of input; JSON never holds one.
   if (header.find('\0') != std::string::npos)
     throw FormatError(where, path, "", "the header is not valid JSON: it contains a NUL byte");
 
-  detail::HeaderParser parser(where, path);
-  nlohmann::json::sax_parse(header, &parser);
-  const std::uint64_t data_size = detail::validate_entries(parser.entries, where, path);
+  HeaderParser parser(where, path);
+  try {
+    nlohmann::json::sax_parse(header, &parser);
+  } catch (const nlohmann::json::exception& e) {  // parse_error reports most; this is the net
+    throw FormatError(where, path, "", std::string("the header is not valid JSON: ") + e.what());
+  }
+  const std::uint64_t data_size = validate_entries(parser.entries, where, path);
   if (data_size != file_size - 8 - header_size) {
     const std::string last = parser.entries.empty() ? "" : parser.entries.back().name;
     throw FormatError(where, path, last,
-                      detail::concat("the tensors cover ", data_size, " bytes of data but the file holds ",
-                                     file_size - 8 - header_size, " after the header"));
+                      concat("the tensors cover ", data_size, " bytes of data but the file holds ",
+                             file_size - 8 - header_size, " after the header"));
   }
 
   // Every offset is now known to lie inside the file: allocate and read in offset order.
   SafetensorsData data;
   data.path = path;
   data.metadata = std::move(parser.metadata);
-  for (detail::HeaderEntry& e : parser.entries) {
+  for (HeaderEntry& e : parser.entries) {
     Tensor t{std::move(e.dtype), std::move(e.shape), {}};
     t.bytes.resize(static_cast<std::size_t>(e.bytes));
-    detail::read_exactly(f, t.bytes.data(), t.bytes.size(), where, path);
+    read(t.bytes.data(), t.bytes.size());
     data.tensors.emplace(std::move(e.name), std::move(t));
   }
   return data;
+}
+
+}  // namespace detail
+
+// Reads and validates a whole safetensors file (see the top of this file). Throws FormatError
+// (a std::runtime_error) naming the file and, where it applies, the tensor, also for a file or
+// header above the limits; std::runtime_error if it cannot be read.
+inline SafetensorsData read_safetensors(const std::string& path, const SafetensorsLimits& limits = {}) {
+  const std::string where = "read_safetensors";
+  detail::UniqueFile file(std::fopen(path.c_str(), "rb"));
+  if (!file) throw std::runtime_error(where + ": cannot open " + path + ": " + std::strerror(errno));
+  std::FILE* f = file.get();
+  struct stat info {};
+  if (::fstat(::fileno(f), &info) != 0)
+    throw std::runtime_error(where + ": cannot tell the size of " + path + ": " + std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) throw std::runtime_error(where + ": " + path + " is not a regular file");
+  return detail::parse_safetensors(
+      static_cast<std::uint64_t>(info.st_size),
+      [&](void* out, std::size_t n) { detail::read_exactly(f, out, n, where, path); }, path, limits);
+}
+
+// The same from bytes already in memory; name stands for the file in messages.
+inline SafetensorsData read_safetensors_from_memory(std::string_view bytes, const std::string& name = "(memory)",
+                                                    const SafetensorsLimits& limits = {}) {
+  std::size_t position = 0;
+  return detail::parse_safetensors(
+      bytes.size(),
+      [&](void* out, std::size_t n) {  // parse_safetensors never reads past the size it was given
+        if (n > 0) std::memcpy(out, bytes.data() + position, n);
+        position += n;
+      },
+      name, limits);
 }
 
 // Writes tensors and metadata atomically (AtomicFile: temporary file, fsync, rename): the

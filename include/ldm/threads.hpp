@@ -1,11 +1,23 @@
-// How many threads the library's parallel parts use (Eigen's matrix products and the random
-// fills run on OpenMP). Results that depend only on (key, index), such as every random draw,
-// are identical for any count.
+// How many threads the library's parallel parts use. All threads come from OpenMP: the matrix
+// products (ldm/gemm.hpp: each thread one slice of the output with Eigen's kernel, or the BLAS's
+// own OpenMP threads with LDM_USE_BLAS), the elementwise passes (SiLU, LayerNorm, Adam, EMA) and
+// the random fills. Eigen::setNbThreads and omp_set_num_threads are both set, so Eigen code of
+// the caller's follows the same count.
+//
+// What the thread count changes:
+// - never: every random draw (each value depends on (key, index) only), every elementwise result
+//   (SiLU, LayerNorm outputs and input gradients, Adam and EMA updates), and the bias and
+//   LayerNorm parameter gradients (summed row by row in a fixed order);
+// - possibly, in the last bits: matrix products, whose slices can take different kernel paths,
+//   and so whatever follows from them (losses, trained weights, samples). A given thread count
+//   gives the same bits on every run.
 #pragma once
 
 #include <ldm/tensor.hpp>
 
 #include <Eigen/Core>
+
+#include <algorithm>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -34,4 +46,34 @@ inline int num_threads() {
 #endif
 }
 
+namespace detail {
+
+// f(first, count) over the items [0, n), split into one contiguous slice per thread when every
+// slice gets at least `grain` items (else one call on the calling thread). For elementwise work
+// whose result does not depend on how it is sliced; the calls must not throw.
+template <class F>
+void parallel_for(Eigen::Index n, Eigen::Index grain, F&& f) {
+  if (n <= 0) return;
+#ifdef _OPENMP
+  const Eigen::Index threads = std::min<Eigen::Index>(Eigen::nbThreads(), n / std::max<Eigen::Index>(grain, 1));
+  if (threads > 1 && !omp_in_parallel()) {
+#pragma omp parallel num_threads(static_cast<int>(threads))
+    {
+      const Eigen::Index part = omp_get_thread_num(), parts = omp_get_num_threads();
+      const Eigen::Index first = n * part / parts, last = n * (part + 1) / parts;
+      if (last > first) f(first, last - first);
+    }
+    return;
+  }
+#endif
+  (void)grain;  // without OpenMP there is nothing to split
+  f(Eigen::Index{0}, n);
+}
+
+// Rows per slice so that a slice holds about 16k values: below that a fork costs more than it saves.
+inline Eigen::Index row_grain(Eigen::Index cols) {
+  return std::max<Eigen::Index>(1, (Eigen::Index{1} << 14) / std::max<Eigen::Index>(cols, 1));
+}
+
+}  // namespace detail
 }  // namespace ldm

@@ -169,7 +169,7 @@ VaeLoss vae_loss_and_gradient(const Encoder<S>& encoder, const Decoder<S>& decod
   b.d_log_var.setZero(mu.rows(), mu.cols());
   reparameterize_backward(log_var, b.eps, dz, b.d_mu, b.d_log_var);
   kl_divergence_backward(mu, log_var, static_cast<S>(kl_weight), b.d_mu, b.d_log_var);
-  encoder.backward(x, b.encoder, b.d_mu, b.d_log_var, encoder_grad);
+  encoder.backward_params(x, b.encoder, b.d_mu, b.d_log_var, encoder_grad);  // dL/dx is not needed
   return loss;
 }
 
@@ -386,8 +386,9 @@ double denoiser_loss_and_gradient(const Denoiser<S>& denoiser, const Schedule<S>
   b.d_out = b.network.out - b.target;
   const double loss = static_cast<double>((b.d_out.rowwise().squaredNorm().array() * b.weight.array()).sum()) /
                       static_cast<double>(b.d_out.size());
-  b.d_out = (b.d_out.array().colwise() * (b.weight.array() * (S(2) / static_cast<S>(b.d_out.size())))).matrix();
-  denoiser.backward(b.z_t, b.network, b.d_out, grad);
+  const S mean_scale = S(2) / static_cast<S>(b.d_out.size());
+  for (Eigen::Index i = 0; i < b.d_out.rows(); ++i) b.d_out.row(i) *= b.weight(i) * mean_scale;  // no temporary
+  denoiser.backward_params(b.z_t, b.network, b.d_out, grad);  // dL/dz_t is not needed
   return loss;
 }
 

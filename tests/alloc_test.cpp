@@ -1,0 +1,197 @@
+// The steady state allocates nothing: after warm-up, VaeTrainer::step, DenoiserTrainer::step
+// (EMA and clipping on) and every step of the samplers with the real denoiser make no heap
+// allocation, with one thread and with two.
+//
+// Two counters watch the heap:
+// - this executable replaces the global operator new / delete with counting versions (every
+//   std::vector, std::string, std::function, ... allocation);
+// - Eigen's own allocations (matrix storage, GEMM packing buffers) go through malloc, not
+//   operator new: with EIGEN_RUNTIME_NO_MALLOC, Eigen checks each one against
+//   set_is_malloc_allowed through eigen_assert, which here counts instead of aborting.
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+namespace alloc_count {
+inline std::atomic<long> operator_new{0};
+inline std::atomic<long> eigen{0};
+// eigen_assert: a forbidden Eigen allocation is counted (it still happens); any other failed
+// assertion is a bug and throws.
+inline void eigen_check(bool ok, const char* what) {
+  if (ok) return;
+  if (std::strstr(what, "heap allocation is forbidden") != nullptr) {
+    ++eigen;
+    return;
+  }
+  throw std::logic_error(std::string("eigen_assert failed: ") + what);
+}
+}  // namespace alloc_count
+
+#define EIGEN_RUNTIME_NO_MALLOC
+#define eigen_assert(x) ::alloc_count::eigen_check(static_cast<bool>(x), #x)
+
+#include <ldm/ldm.hpp>
+#include <ldm/threads.hpp>
+
+#include <catch2/catch.hpp>
+
+// ---- counting global operator new / delete -------------------------------------------------
+
+namespace {
+void* counted_alloc(std::size_t size, std::size_t align = 0) {
+  ++alloc_count::operator_new;
+  if (size == 0) size = 1;
+  void* p = align > alignof(std::max_align_t) ? std::aligned_alloc(align, (size + align - 1) / align * align)
+                                              : std::malloc(size);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+
+void* operator new(std::size_t size) { return counted_alloc(size); }
+void* operator new[](std::size_t size) { return counted_alloc(size); }
+void* operator new(std::size_t size, std::align_val_t a) { return counted_alloc(size, static_cast<std::size_t>(a)); }
+void* operator new[](std::size_t size, std::align_val_t a) { return counted_alloc(size, static_cast<std::size_t>(a)); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  try {
+    return counted_alloc(size);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  try {
+    return counted_alloc(size);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+// ---- the tests ----------------------------------------------------------------------------
+
+namespace {
+
+struct Counts {
+  long operator_new, eigen;
+};
+
+// Starts counting Eigen allocations (operator new is always counted) and snapshots both.
+Counts start() {
+  Eigen::internal::set_is_malloc_allowed(false);
+  return {alloc_count::operator_new.load(), alloc_count::eigen.load()};
+}
+
+// Allocations since `from`; stops counting Eigen's.
+Counts since(const Counts& from) {
+  const Counts now{alloc_count::operator_new.load(), alloc_count::eigen.load()};
+  Eigen::internal::set_is_malloc_allowed(true);
+  return {now.operator_new - from.operator_new, now.eigen - from.eigen};
+}
+
+struct AllowAtExit {
+  ~AllowAtExit() { Eigen::internal::set_is_malloc_allowed(true); }
+};
+
+// Smaller than the seed's model so the test stays quick under the sanitizers; the depth of
+// 300 still crosses the GEMM kernel's depth blocks (about 230).
+const ldm::Options kOptions{.input_size = 300, .latent_size = 16, .hidden_size = 64, .num_layers = 2,
+                            .num_steps = 40};
+
+}  // namespace
+
+TEST_CASE("the counters see allocations", "[alloc]") {
+  AllowAtExit allow;
+  static int* volatile sink = nullptr;  // the pointer escapes, so the compiler cannot elide new
+  Counts c = start();
+  sink = new int(3);
+  delete sink;
+  { ldm::Matrix<float> m(4, 4); }
+  const Counts d = since(c);
+  REQUIRE(d.operator_new == 1);
+  REQUIRE(d.eigen == 1);
+}
+
+TEST_CASE("training and sampling steps allocate nothing after warm-up", "[alloc]") {
+  AllowAtExit allow;
+  const int threads = GENERATE(1, 2);
+  INFO("threads " << threads);
+  ldm::set_num_threads(threads);
+  auto [encoder, decoder, denoiser] = ldm::build<float>(kOptions, ldm::make_key(1));
+  const ldm::Schedule<float> schedule = ldm::make_schedule<float>({.num_steps = kOptions.num_steps});
+
+  SECTION("VaeTrainer::step") {
+    const ldm::Matrix<float> data = ldm::normal<float>(ldm::make_key(2), 96, kOptions.input_size).values;
+    ldm::VaeTrainer<float> trainer(encoder, decoder, data,
+                                   {.steps = 100, .batch_size = 32, .kl_weight = 1e-3, .clip_grad_norm = 1.0},
+                                   ldm::make_key(3));
+    trainer.step();
+    trainer.step();
+    const Counts c = start();
+    for (int i = 0; i < 8; ++i) trainer.step();  // crosses two epochs (3 batches each)
+    const Counts d = since(c);
+    CHECK(d.operator_new == 0);
+    CHECK(d.eigen == 0);
+    REQUIRE(trainer.steps_done() == 10);
+  }
+
+  SECTION("DenoiserTrainer::step with EMA and clipping, latents drawn from q(z|x)") {
+    ldm::LatentSet<float> latents;
+    latents.mu = ldm::normal<float>(ldm::make_key(4), 96, kOptions.latent_size).values;
+    latents.log_var = ldm::Matrix<float>::Constant(96, kOptions.latent_size, -1.0f);
+    latents.source = ldm::LatentSource::posterior_sample;
+    latents.scaling.mean = ldm::Vector<float>::Zero(kOptions.latent_size);
+    latents.scaling.scale = ldm::Vector<float>::Ones(kOptions.latent_size);
+    ldm::DenoiserTrainer<float> trainer(denoiser, latents, schedule,
+                                        {.steps = 100, .batch_size = 32, .clip_grad_norm = 1.0,
+                                         .min_snr_gamma = 5.0, .ema_decay = 0.999},
+                                        ldm::make_key(5));
+    REQUIRE(trainer.ema_average() != nullptr);
+    trainer.step();
+    trainer.step();
+    const Counts c = start();
+    for (int i = 0; i < 8; ++i) trainer.step();
+    const Counts d = since(c);
+    CHECK(d.operator_new == 0);
+    CHECK(d.eigen == 0);
+  }
+
+  SECTION("every sampler step, the denoiser behind a workspace-reusing callable") {
+    ldm::DenoiserWorkspace<float> ws;
+    const ldm::Denoiser<float>& net = denoiser;  // a lambda cannot capture a structured binding (clang 14)
+    const auto eps = [&](const ldm::Matrix<float>& z_t, const Eigen::VectorXi& t) -> const ldm::Matrix<float>& {
+      net.forward(z_t, t, ws);
+      return ws.out;
+    };
+    const ldm::Matrix<float> x_T = ldm::normal<float>(ldm::make_key(6), 32, kOptions.latent_size).values;
+    for (const auto kind : {ldm::SamplerKind::ddpm, ldm::SamplerKind::ddim, ldm::SamplerKind::dpmpp_2m}) {
+      INFO("sampler " << static_cast<int>(kind));
+      // The sampler sizes its buffers before the loop and the workspace fills on the first
+      // step: count from the end of the first step to the end of the last.
+      Counts first{}, per_step{};
+      int steps = 0;
+      const ldm::StepCallback<float> watch = [&](int step, int num_steps, int, const ldm::Matrix<float>&) {
+        ++steps;
+        if (step == 0) first = start();
+        if (step == num_steps - 1) per_step = since(first);
+      };
+      const ldm::SamplerOptions options{.kind = kind, .num_steps = 10, .eta = 0.5, .clip_x0 = 3.0};
+      const ldm::Draw<float> out = ldm::sample(eps, schedule, x_T, ldm::make_key(7), options, watch);
+      CHECK(steps == (kind == ldm::SamplerKind::ddpm ? kOptions.num_steps : 10));
+      CHECK(per_step.operator_new == 0);
+      CHECK(per_step.eigen == 0);
+      CHECK(out.values.allFinite());
+    }
+  }
+  ldm::set_num_threads(0);
+}

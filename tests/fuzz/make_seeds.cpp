@@ -1,0 +1,136 @@
+// Writes the seed corpora of the fuzz targets: a few valid inputs and a few corrupt ones each.
+//   make_seeds <folder>   writes <folder>/{safetensors,csv,checkpoint}/<name>
+// The files in tests/fuzz/corpus were made by it; rerun it after a format change.
+#include <ldm/pipeline.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_file(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::string le64(std::uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 0; i < 8; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>(v >> (8 * i));
+  return s;
+}
+
+std::string st(const std::string& header, const std::string& data = "") { return le64(header.size()) + header + data; }
+
+// A safetensors file's header as JSON, and its data.
+std::pair<json, std::string> split_file(const std::string& bytes) {
+  std::uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  return {json::parse(bytes.substr(8, n)), bytes.substr(8 + n)};
+}
+
+// The same file with one metadata entry set to value, or removed when erase is true.
+std::string with_metadata(const std::string& bytes, const std::string& key, const std::string& value,
+                          bool erase = false) {
+  auto [header, data] = split_file(bytes);
+  if (erase)
+    header["__metadata__"].erase(key);
+  else
+    header["__metadata__"][key] = value;
+  return st(header.dump(), data);
+}
+
+void safetensors_seeds(const fs::path& dir) {
+  const std::string one_f32 = std::string("\x00\x00\x80\x3f", 4);  // 1.0f
+  write_file(dir / "valid_two_f32", st(R"({"__metadata__":{"note":"x"},"a":{"dtype":"F32","shape":[2,1],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                                      one_f32 + one_f32 + one_f32));
+  write_file(dir / "valid_mixed", st(R"({"d":{"dtype":"F64","shape":[],"data_offsets":[0,8]},"i":{"dtype":"I64","shape":[1],"data_offsets":[8,16]},"h":{"dtype":"F16","shape":[1,2],"data_offsets":[16,20]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[20,24]},"u":{"dtype":"U8","shape":[2,0],"data_offsets":[24,24]},"t":{"dtype":"BOOL","shape":[1],"data_offsets":[24,25]}})",
+                                     std::string(25, '\x01')));
+  write_file(dir / "valid_empty", st("{}"));
+  write_file(dir / "valid_padded_unknown_field", st(R"({"a":{"dtype":"U16","shape":[1],"data_offsets":[0,2],"extra":[{"x":null}]}}    )", "\x01\x02"));
+  write_file(dir / "bad_gap", st(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", one_f32 + one_f32));
+  write_file(dir / "bad_overflow", st(R"({"a":{"dtype":"F64","shape":[4294967296,4294967296,2],"data_offsets":[0,8]}})", one_f32 + one_f32));
+  write_file(dir / "bad_huge_tensor", st(R"({"a":{"dtype":"F32","shape":[1000000,1000000],"data_offsets":[0,4000000000000]}})", one_f32));
+  write_file(dir / "bad_header_length", le64(1ull << 40) + "{}");
+  write_file(dir / "bad_json", st(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]})", one_f32));
+  write_file(dir / "bad_duplicate", st(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", one_f32));
+  write_file(dir / "bad_metadata", st(R"({"__metadata__":{"k":1}})"));
+}
+
+void csv_seeds(const fs::path& dir) {
+  // The first byte is the fuzz target's option flags: 1 header, 2 detect header, 4 allow empty,
+  // 8/16 the delimiter (, ; tab space), 32 a text column "label", 64 small limits.
+  write_file(dir / "valid_header", "\x01" "a,b,c\n1,2,3\n4.5,-6e-3,+7\n");
+  write_file(dir / "valid_quoted_crlf", "\x01" "\xEF\xBB\xBF\"x, y\",\"say \"\"hi\"\"\"\r\n 1 , \"2\"\r\n\r\n\r\n");
+  write_file(dir / "valid_detect_no_header", "\x0a" "1;2\n3;4\n");
+  write_file(dir / "valid_label_empty", std::string("\x25", 1) + "p,label,q\n1,cat,\n,\"dog\",2\n");
+  write_file(dir / "valid_tab", std::string("\x11", 1) + "u\tv\n1\t2\n");
+  const std::string digits = read_file(LDM_EXAMPLES_DATA_DIR "/digits.csv");
+  write_file(dir / "valid_digits_rows", "\x01" + digits.substr(0, digits.rfind('\n', 700) + 1));  // whole rows
+  write_file(dir / "bad_ragged", "\x01" "a,b\n1,2\n3\n");
+  write_file(dir / "bad_unclosed_quote", "\x01" "a,b\n\"1,2\n");
+  write_file(dir / "bad_nan", "\x01" "a\nnan\n");
+  write_file(dir / "bad_too_many_columns", "\x41" "1,2,3,4,5,6,7,8,9,10\n");
+  write_file(dir / "bad_long_line", "\x41" + std::string(100, '1') + "\n");
+}
+
+void checkpoint_seeds(const fs::path& dir, const fs::path& scratch) {
+  // A tiny trained pipeline: input 3, latent 2, hidden 4, 1 layer, 10 steps, one optimizer step each.
+  ldm::Matrix<float> rows(4, 3);
+  rows << 1, 2, 3, 2, 2, 1, 0, 5, 1, 3, 3, 3;
+  ldm::FitOptions fit;
+  fit.model = {.latent_size = 2, .hidden_size = 4, .num_layers = 1, .num_steps = 10};
+  fit.vae = {.steps = 1, .batch_size = 4};
+  fit.denoiser = {.steps = 1, .batch_size = 4, .warmup_steps = 0};
+  const auto model = ldm::LatentDiffusion<float>::fit(rows, fit, ldm::make_key(7), {}, {"a", "b", "c"});
+  const std::string path = (scratch / "model.safetensors").string();
+  model.save(path);
+  const std::string pipeline = read_file(path);
+  write_file(dir / "valid_pipeline", pipeline);
+
+  ldm::FitRun<float> run(rows, fit, ldm::make_key(7));
+  run.run([](const ldm::Progress& p) { return !(std::string(p.phase) == "denoiser"); }, 0, path);
+  write_file(dir / "valid_fit_checkpoint", read_file(path));
+
+  // The models alone, as save_models writes them (no kind): load_checkpoint reads it.
+  ldm::save_models(path, model.encoder, model.decoder, model.denoiser);
+  write_file(dir / "valid_models_only", read_file(path));
+
+  write_file(dir / "bad_num_steps_huge", with_metadata(pipeline, "num_steps", "2000000000"));
+  write_file(dir / "bad_hidden_size_huge", with_metadata(pipeline, "hidden_size", "2000000000"));
+  write_file(dir / "bad_input_size", with_metadata(pipeline, "input_size", "4"));
+  write_file(dir / "bad_column_names", with_metadata(pipeline, "column_names", "[\"a\", 1, {}]"));
+  write_file(dir / "bad_latent_bound", with_metadata(pipeline, "latent_bound", "nan"));
+  write_file(dir / "bad_beta_schedule", with_metadata(pipeline, "beta_schedule", "quadratic"));
+  write_file(dir / "bad_format_version", with_metadata(pipeline, "ldm_format_version", "99"));
+  write_file(dir / "bad_no_kind", with_metadata(pipeline, "kind", "", true));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: make_seeds <folder>\n";
+    return 2;
+  }
+  const fs::path root = argv[1];
+  for (const char* target : {"safetensors", "csv", "checkpoint"}) fs::create_directories(root / target);
+  safetensors_seeds(root / "safetensors");
+  csv_seeds(root / "csv");
+  checkpoint_seeds(root / "checkpoint", root);
+  fs::remove(root / "model.safetensors");
+  return 0;
+}

@@ -1,0 +1,12 @@
+// libFuzzer target: one input through ldm_fuzz::safetensors_input (fuzz_inputs.hpp). Only the
+// library's exceptions are caught; anything else is a finding.
+#include "fuzz_inputs.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size) {
+  (void)ldm_fuzz::safetensors_input(std::string_view(reinterpret_cast<const char*>(bytes), size));
+  return 0;
+}
