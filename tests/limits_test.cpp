@@ -183,6 +183,11 @@ TEST_CASE("limits: checkpoint options must match the file, and num_steps is capp
                       Contains("metadata 'num_steps' is 10, above the limit of 9"));
   REQUIRE_THROWS_WITH(ldm::load_checkpoint<float>(path, {.file = {.max_file_bytes = 100}}),
                       Contains("above the limit of 100 (SafetensorsLimits::max_file_bytes)"));
+  REQUIRE_THROWS_WITH(ldm::LatentDiffusion<float>::load(path, {.max_num_steps = 9}),
+                      Contains("metadata 'num_steps' is 10, above the limit of 9"));
+  REQUIRE_THROWS_WITH(ldm::LatentDiffusion<float>::load(path, {.file = {.max_file_bytes = 100}}),
+                      Contains("above the limit of 100 (SafetensorsLimits::max_file_bytes)"));
+  REQUIRE(ldm::LatentDiffusion<float>::load(path, {.max_num_steps = 10}).schedule_options.num_steps == 10);
 
   // A metadata number must be finite (latent_bound, beta_start, beta_end).
   REQUIRE_THROWS_WITH(ldm::LatentDiffusion<float>::load(with("latent_bound", "inf")),

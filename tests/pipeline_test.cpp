@@ -2,6 +2,7 @@
 
 #include <ldm/pipeline.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -102,6 +103,15 @@ TEST_CASE("LatentDiffusion: postprocess rounds integer columns and clips to the 
   Matrix<double> expected(3, 2);
   expected << 2, 2.4, 0, 10, 10, 0.25;
   REQUIRE(rows == expected);
+
+  // A value that rounds to -0 comes out as +0, so a CSV never shows "-0".
+  m.columns.min(0) = -5.0;
+  Matrix<double> near_zero(2, 2);
+  near_zero << -0.4, 1.0, -0.0, 1.0;
+  m.postprocess(near_zero);
+  REQUIRE(near_zero(0, 0) == 0.0);
+  REQUIRE_FALSE(std::signbit(near_zero(0, 0)));
+  REQUIRE_FALSE(std::signbit(near_zero(1, 0)));
 }
 
 TEST_CASE("LatentDiffusion: bad input is refused with a clear message") {
@@ -216,6 +226,9 @@ TEST_CASE("FitRun: resuming with other data, options or seed is refused and chan
   first.model().save(model_path);
   FitRun<float> fresh(rows, tiny_fit(), make_key(16));
   REQUIRE_THROWS_WITH(fresh.resume(model_path), Contains("not a training checkpoint"));
+  // A file above the caller's size limit is refused before it is read.
+  REQUIRE_THROWS_WITH(fresh.resume(path, {.max_file_bytes = 100}),
+                      Contains("above the limit of 100 (SafetensorsLimits::max_file_bytes)"));
   // Still usable after the refusals.
   fresh.resume(path);
   REQUIRE(fresh.step() == 5);

@@ -26,7 +26,7 @@ awk -F, 'NR > 1 && ($1 != int($1) || $1 < 2 || $1 > 9 || $2 != int($2) || $3 < 0
 "$ldm" sample --model model.safetensors -n 50 --seed 1 --out s2.csv 2> /dev/null
 cmp -s s1.csv s2.csv || fail "the same seed gave different samples"
 for sampler in ddpm dpm++2m; do
-  "$ldm" sample --model model.safetensors -n 20 --sampler $sampler --steps 10 --out s_$sampler.csv 2> /dev/null \
+  "$ldm" sample --model model.safetensors -n 20 --sampler $sampler --steps 10 --out s_$sampler.csv --threads 1 2> /dev/null \
     || fail "sampler $sampler exited $?"
 done
 "$ldm" eval --real data.csv --synth s1.csv --train data.csv --drop-column label --json --no-c2st > eval.json \
@@ -57,6 +57,7 @@ expect_error "hidden_size must be even" "$ldm" train --data data.csv --drop-colu
 expect_error "differ" "$ldm" eval --real data.csv --synth s1.csv
 expect_error "no input file has that column" "$ldm" eval --real data.csv --synth s1.csv --drop-column nope
 expect_error "unknown\|extra\|not expected\|The following argument" "$ldm" train --data data.csv --out m.safetensors --bogus
+expect_error "threads" "$ldm" train --data data.csv --drop-column label --out m.safetensors --threads -1
 [ ! -e m.safetensors ] || fail "a failed train left m.safetensors behind"
 
 # SIGINT mid-training: the step finishes, the state is saved, the exit status is 130, and a

@@ -207,6 +207,7 @@ void run_eval(const std::string& real_path, const std::string& synth_path, const
 int main(int argc, char** argv) {
   CLI::App app{"ldm: latent diffusion on the rows of a CSV file"};
   app.require_subcommand(1);
+  app.fallthrough();  // --threads may come before or after the subcommand
   int threads = 0;
   app.add_option("--threads", threads, "threads to use (0 = one per core)")->check(CLI::NonNegativeNumber);
 

@@ -128,7 +128,8 @@ class LatentDiffusion {
     for (Eigen::Index c = 0; c < rows.cols(); ++c) {
       auto col = rows.col(c);
       if (columns.integer(c) != 0) col = col.array().round().matrix();
-      col = col.cwiseMax(columns.min(c)).cwiseMin(columns.max(c));
+      // + 0 turns a rounded -0 into 0, so CSV cells never read "-0".
+      col = (col.cwiseMax(columns.min(c)).cwiseMin(columns.max(c)).array() + S(0)).matrix();
     }
   }
 
@@ -146,16 +147,17 @@ class LatentDiffusion {
     save_models(path, encoder, decoder, denoiser, std::move(metadata), extra);
   }
 
-  // Reads a file written by save(). Throws FormatError naming the file and what is wrong.
-  static LatentDiffusion load(const std::string& path) {
+  // Reads a file written by save(). Throws FormatError naming the file and what is wrong,
+  // including sizes beyond `limits` (checked before anything large is allocated).
+  static LatentDiffusion load(const std::string& path, const CheckpointLimits& limits = {}) {
     const char* where = "LatentDiffusion::load";
-    const SafetensorsData data = read_safetensors(path);
+    const SafetensorsData data = read_safetensors(path, limits.file);
     const auto kind = data.metadata.find("kind");
     if (kind == data.metadata.end() || kind->second != "ldm.LatentDiffusion")
       throw FormatError(where, path, "", "not a LatentDiffusion file (its metadata has no kind 'ldm.LatentDiffusion')");
     LatentDiffusion m;
-    m.options = options_from_checkpoint(data);  // checked against the file before build allocates
-    m.schedule_options = schedule_options_from_metadata(data.metadata, path);
+    m.options = options_from_checkpoint(data, limits);  // checked against the file before build allocates
+    m.schedule_options = schedule_options_from_metadata(data.metadata, path, limits);
     m.schedule = make_schedule<S>(m.schedule_options);
     std::tie(m.encoder, m.decoder, m.denoiser) = build<S>(m.options, make_key(0));
     load_models(data, m.encoder, m.decoder, m.denoiser);
@@ -376,11 +378,11 @@ class FitRun {
   // Continues from a file written by save_state. Must be called before run(), on a FitRun
   // made with the same rows, options and key; anything else is refused with a FormatError
   // that says what differs, and leaves this run as it was.
-  void resume(const std::string& path) {
+  void resume(const std::string& path, const SafetensorsLimits& limits = {}) {
     const char* where = "FitRun::resume";
     if (vae_ || denoiser_ || phase_ != Phase::vae)
       throw std::logic_error("FitRun::resume: call it on a fresh run, before run()");
-    const SafetensorsData data = read_safetensors(path);
+    const SafetensorsData data = read_safetensors(path, limits);
     const auto meta = [&](const char* name) -> const std::string& {
       const auto it = data.metadata.find(name);
       if (it == data.metadata.end()) throw FormatError(where, path, "", std::string("the metadata has no '") + name + "'");
