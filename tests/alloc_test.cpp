@@ -1,5 +1,6 @@
 // The steady state allocates nothing: after warm-up, VaeTrainer::step, DenoiserTrainer::step
-// (EMA and clipping on) and every step of the samplers with the real denoiser make no heap
+// (EMA and clipping on; unconditional, and conditional with label dropout) and every step of
+// the samplers with the real denoiser (plain, and behind classifier-free guidance) make no heap
 // allocation, with one thread and with two.
 //
 // Two counters watch the heap:
@@ -164,6 +165,54 @@ TEST_CASE("training and sampling steps allocate nothing after warm-up", "[alloc]
     const Counts d = since(c);
     CHECK(d.operator_new == 0);
     CHECK(d.eigen == 0);
+  }
+
+  SECTION("DenoiserTrainer::step of a conditional denoiser, with label dropout") {
+    ldm::Options conditional = kOptions;
+    conditional.num_classes = 3;
+    ldm::Denoiser<float> labelled = std::get<2>(ldm::build<float>(conditional, ldm::make_key(1)));
+    ldm::LatentSet<float> latents;
+    latents.mu = ldm::normal<float>(ldm::make_key(4), 96, kOptions.latent_size).values;
+    latents.log_var = ldm::Matrix<float>::Constant(96, kOptions.latent_size, -1.0f);
+    latents.source = ldm::LatentSource::posterior_sample;
+    latents.scaling.mean = ldm::Vector<float>::Zero(kOptions.latent_size);
+    latents.scaling.scale = ldm::Vector<float>::Ones(kOptions.latent_size);
+    latents.labels = Eigen::VectorXi::LinSpaced(96, 0, 95).unaryExpr([](int i) { return i % 3; });
+    ldm::DenoiserTrainer<float> trainer(labelled, latents, schedule,
+                                        {.steps = 100, .batch_size = 32, .clip_grad_norm = 1.0, .ema_decay = 0.999,
+                                         .label_dropout = 0.1},
+                                        ldm::make_key(5));
+    trainer.step();
+    trainer.step();
+    const Counts c = start();
+    for (int i = 0; i < 8; ++i) trainer.step();
+    const Counts d = since(c);
+    CHECK(d.operator_new == 0);
+    CHECK(d.eigen == 0);
+  }
+
+  SECTION("every sampler step with classifier-free guidance, one label per row") {
+    ldm::Options conditional = kOptions;
+    conditional.num_classes = 3;
+    const ldm::Denoiser<float> labelled = std::get<2>(ldm::build<float>(conditional, ldm::make_key(1)));
+    const ldm::Matrix<float> x_T = ldm::normal<float>(ldm::make_key(6), 30, kOptions.latent_size).values;
+    const Eigen::VectorXi labels = Eigen::VectorXi::LinSpaced(30, 0, 29).unaryExpr([](int i) { return i % 3; });
+    for (const double scale : {2.0, 0.0, 1.0}) {
+      ldm::GuidedDenoiser<float> guided(labelled, labels, scale);
+      for (const auto kind : {ldm::SamplerKind::ddpm, ldm::SamplerKind::ddim, ldm::SamplerKind::dpmpp_2m}) {
+        INFO("sampler " << static_cast<int>(kind) << ", guidance " << scale);
+        Counts first{}, per_step{};
+        const ldm::StepCallback<float> watch = [&](int step, int num_steps, int, const ldm::Matrix<float>&) {
+          if (step == 0) first = start();
+          if (step == num_steps - 1) per_step = since(first);
+        };
+        const ldm::SamplerOptions options{.kind = kind, .num_steps = 10, .eta = 0.5, .clip_x0 = 3.0};
+        const ldm::Draw<float> out = ldm::sample(guided, schedule, x_T, ldm::make_key(7), options, watch);
+        CHECK(per_step.operator_new == 0);
+        CHECK(per_step.eigen == 0);
+        CHECK(out.values.allFinite());
+      }
+    }
   }
 
   SECTION("every sampler step, the denoiser behind a workspace-reusing callable") {

@@ -106,6 +106,35 @@ TEST_CASE("Denoiser: backward matches finite differences for z_t and every param
   REQUIRE(test::relative_error(dz, test::numeric_gradient(z, loss)) < 1e-6);
 }
 
+TEST_CASE("Denoiser: backward after a forward whose rows share one t matches finite differences") {
+  // Every row at t = 13 takes the sampling path of the time embedding (one row, computed once);
+  // backward must still see the full embedding and time_mlp_1 activations.
+  Denoiser<double> den(3, 6, 2, 50, make_key(5));
+  test::randomize(den, make_key(6));
+  Matrix<double> z = normal<double>(make_key(7), 4, 3).values;
+  const Eigen::VectorXi t = Eigen::VectorXi::Constant(4, 13);
+  const Matrix<double> r = normal<double>(make_key(8), 4, 3).values;
+  const auto loss = [&] { return (den(z, t).array() * r.array()).sum(); };
+  DenoiserWorkspace<double> ws;
+  den.forward(z, t, ws);
+  REQUIRE(ws.time_rows_pending);
+  Denoiser<double> grad = zeros_like(den);
+  const Matrix<double> dz = den.backward(z, ws, r, grad);
+  REQUIRE_FALSE(ws.time_rows_pending);
+  REQUIRE(ws.emb.rows() == 4);
+  std::string worst;
+  const double error = test::max_parameter_error(den, grad, loss, &worst);
+  INFO("worst parameter: " << worst);
+  REQUIRE(error < 1e-6);
+  REQUIRE(test::relative_error(dz, test::numeric_gradient(z, loss)) < 1e-6);
+  // The same workspace then serves a batch with different t.
+  Eigen::VectorXi mixed(4);
+  mixed << 0, 13, 27, 49;
+  den.forward(z, mixed, ws);
+  REQUIRE_FALSE(ws.time_rows_pending);
+  REQUIRE(ws.out == den(z, mixed));
+}
+
 TEST_CASE("Denoiser: a workspace can be reused across batch sizes") {
   const Denoiser<float> den(2, 4, 1, 10, make_key(9));
   DenoiserWorkspace<float> ws;

@@ -89,3 +89,28 @@ TEST_CASE("gemm gives the same result on every run with a given thread count", "
   }
   set_num_threads(0);
 }
+
+TEST_CASE("gemm_blocks runs before and after once on disjoint blocks that cover C", "[gemm]") {
+  const Matrix<float> a = normal<float>(make_key(6), 200, 64).values;
+  const Matrix<float> b = normal<float>(make_key(7), 90, 64).values;
+  for (int threads : {1, 2, 3}) {
+    INFO("threads " << threads);
+    set_num_threads(threads);
+    // c = 1 + a b^T, then doubled: before sets each block to 1, after doubles it.
+    Matrix<float> c(200, 90), marks = Matrix<float>::Zero(200, 90);
+    detail::gemm_blocks<false, true>(a, b, c, [&](const detail::GemmBlock& k) {
+      c.block(k.row, k.col, k.rows, k.cols).setOnes();
+      marks.block(k.row, k.col, k.rows, k.cols).array() += 1;  // blocks are disjoint: no race
+    }, [&](const detail::GemmBlock& k) { c.block(k.row, k.col, k.rows, k.cols) *= 2.0f; });
+    REQUIRE(marks == Matrix<float>::Ones(200, 90));
+    const Matrix<long double> want = (reference(a, false, b, true).array() + 1.0L) * 2.0L;
+    CHECK(max_error(c, want) < 1e-3);
+    // Depth 0: before and after still run, the product adds nothing.
+    Matrix<float> empty(5, 4);
+    detail::gemm_blocks<false, false>(Matrix<float>(5, 0), Matrix<float>(0, 4), empty,
+                                      [&](const detail::GemmBlock& k) { empty.block(k.row, k.col, k.rows, k.cols).setConstant(3); },
+                                      detail::NoBlockWork{});
+    REQUIRE(empty == Matrix<float>::Constant(5, 4, 3));
+  }
+  set_num_threads(0);
+}

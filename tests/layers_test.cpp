@@ -151,3 +151,119 @@ TEST_CASE("time embedding: sin then cos of t scaled by geometric frequencies") {
   REQUIRE_THROWS_WITH(time_embedding(t, 1000, 7, TimeEmbedding::normalized, e),
                       Contains("dim must be even") && Contains("7"));
 }
+
+TEST_CASE("Dense forward_residual adds the residual and forward_silu saves the sigmoid") {
+  Dense<double> d("d", 3, 2);
+  d.weight << 1, 2, 3, -1, 0, 1;
+  d.bias << 0.5, -2;
+  Matrix<double> x(2, 3), y, residual(2, 2), sig, act;
+  x << 1, 1, 1, 2, 0, -1;
+  residual << 10, 20, 30, 40;
+  d.forward_residual(x, residual, y);
+  REQUIRE(y(0, 0) == 16.5);
+  REQUIRE(y(1, 1) == 35);
+  REQUIRE_THROWS_WITH(d.forward_residual(x, Matrix<double>(2, 3), y), Contains("residual is 2x3 but the output is 2x2"));
+  d.forward_silu(x, sig, act);  // a = [[6.5, -2], [-0.5, -5]]
+  REQUIRE(sig(0, 0) == Approx(1 / (1 + std::exp(-6.5))).epsilon(1e-15));
+  REQUIRE(sig(1, 1) == Approx(1 / (1 + std::exp(5.0))).epsilon(1e-15));
+  REQUIRE(act(0, 1) == Approx(-2 / (1 + std::exp(2.0))).epsilon(1e-15));
+  REQUIRE(act(1, 0) == Approx(-0.5 / (1 + std::exp(0.5))).epsilon(1e-15));
+}
+
+TEST_CASE("Dense forward_silu and backward_input_silu match finite differences") {
+  // L = sum(r .* second(SiLU(first(x)))): backward_input_silu of the second layer gives dL/da of
+  // the first, silu_backward_saved the same from dL/dSiLU.
+  Dense<double> first("a", 5, 7, make_key(1)), second("b", 7, 3, make_key(2));
+  Matrix<double> x = normal<double>(make_key(3), 4, 5).values * 2.0;
+  const Matrix<double> r = normal<double>(make_key(4), 4, 3).values;
+  const auto loss = [&] {
+    Matrix<double> sig, h, y;
+    first.forward_silu(x, sig, h);
+    second.forward(h, y);
+    return (y.array() * r.array()).sum();
+  };
+  Matrix<double> sig, h, da, dh, da_saved, dx;
+  first.forward_silu(x, sig, h);
+  second.backward_input_silu(r, sig, h, da);
+  Dense<double> grad = zeros_like(first);
+  first.backward(x, da, grad);
+  first.backward_input(da, dx);
+  REQUIRE(test::max_parameter_error(first, grad, loss) < 1e-8);
+  REQUIRE(test::relative_error(dx, test::numeric_gradient(x, loss)) < 1e-8);
+  second.backward_input(r, dh);
+  silu_backward_saved(sig, h, dh, da_saved);
+  REQUIRE((da_saved - da).cwiseAbs().maxCoeff() < 1e-14);
+  // The same as silu_backward from the pre-activation.
+  Matrix<double> a, da_plain;
+  first.forward(x, a);
+  silu_backward(a, dh, da_plain);
+  REQUIRE((da_plain - da).cwiseAbs().maxCoeff() < 1e-14);
+  REQUIRE_THROWS_WITH(second.backward_input_silu(r, sig, Matrix<double>(4, 6), da), Contains("sig") && Contains("4x7"));
+  REQUIRE_THROWS_WITH(second.backward_input_silu(r, Matrix<double>(3, 7), Matrix<double>(3, 7), da),
+                      Contains("input gradient"));
+  REQUIRE_THROWS_WITH(silu_backward_saved(sig, h, Matrix<double>(4, 2), da), Contains("dy") && Contains("4x2"));
+}
+
+TEST_CASE("LayerNorm backward_add adds the input gradient and the same parameter gradients") {
+  LayerNorm<double> ln("n", 6);
+  test::randomize(ln, make_key(9));
+  const Matrix<double> x = normal<double>(make_key(10), 5, 6).values;
+  const Matrix<double> r = normal<double>(make_key(11), 5, 6).values;
+  Matrix<double> y, dx;
+  Vector<double> m, s;
+  ln.forward(x, y, m, s);
+  LayerNorm<double> grad = zeros_like(ln), grad_add = zeros_like(ln);
+  ln.backward(x, m, s, r, grad, dx);
+  const Matrix<double> start = normal<double>(make_key(12), 5, 6).values;
+  Matrix<double> sum = start;
+  ln.backward_add(x, m, s, r, grad_add, sum);
+  REQUIRE((sum - start - dx).cwiseAbs().maxCoeff() < 1e-14);
+  REQUIRE(grad_add.weight == grad.weight);
+  REQUIRE(grad_add.bias == grad.bias);
+  Matrix<double> wrong(5, 5);
+  REQUIRE_THROWS_WITH(ln.backward_add(x, m, s, r, grad_add, wrong), Contains("dx") && Contains("5x5"));
+}
+
+TEST_CASE("layer passes give the same bits for 1, 2 and 3 threads", "[threads]") {
+  Dense<float> up("u", 64, 256, make_key(1)), down("d", 256, 64, make_key(2));
+  LayerNorm<float> ln("n", 64);
+  test::randomize(ln, make_key(3));
+  const Matrix<float> x = normal<float>(make_key(4), 1200, 64).values;  // enough rows for 3 slices
+  const Matrix<float> r = normal<float>(make_key(5), 1200, 64).values;
+  struct Out {
+    Matrix<float> n, sig, h, y, da, dx;
+    Vector<float> mean, rstd;
+    Dense<float> gu, gd;
+    LayerNorm<float> gn;
+  };
+  const auto run = [&](int threads) {
+    set_num_threads(threads);
+    Out o;
+    o.gu = zeros_like(up);
+    o.gd = zeros_like(down);
+    o.gn = zeros_like(ln);
+    ln.forward(x, o.n, o.mean, o.rstd);
+    up.forward_silu(o.n, o.sig, o.h);
+    down.forward_residual(o.h, x, o.y);
+    down.backward(o.h, r, o.gd);
+    down.backward_input_silu(r, o.sig, o.h, o.da);
+    up.backward(o.n, o.da, o.gu);
+    up.backward_input(o.da, o.dx);
+    ln.backward_add(x, o.mean, o.rstd, r, o.gn, o.dx);  // the norm's gradients from r: exact
+    set_num_threads(0);
+    return o;
+  };
+  const Out one = run(1);
+  for (int threads : {2, 3}) {
+    INFO("threads " << threads);
+    const Out more = run(threads);
+    // Elementwise results and the bias and LayerNorm sums are exact; products agree to rounding.
+    REQUIRE(more.n == one.n);
+    REQUIRE((more.sig - one.sig).cwiseAbs().maxCoeff() < 1e-5f);
+    REQUIRE(more.gd.bias == one.gd.bias);
+    REQUIRE(more.gn.weight == one.gn.weight);
+    REQUIRE(more.gn.bias == one.gn.bias);
+    REQUIRE((more.gu.weight - one.gu.weight).cwiseAbs().maxCoeff() < 1e-3f);
+    REQUIRE((more.dx - one.dx).cwiseAbs().maxCoeff() < 1e-3f);
+  }
+}

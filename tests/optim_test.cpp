@@ -15,6 +15,7 @@
 #include <ldm/encoder.hpp>
 #include <ldm/optim.hpp>
 #include <ldm/random.hpp>
+#include <ldm/threads.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -556,4 +557,80 @@ TEST_CASE("Adam step, clipping and EMA update allocate nothing", "[optim][alloc]
   REQUIRE_NOTHROW(ema.update(enc));
   Eigen::internal::set_is_malloc_allowed(true);
   REQUIRE(adam.state().step == 2);
+}
+
+TEST_CASE("zero_gradients zeroes every tensor of every model, allocating nothing", "[optim]") {
+  ldm::Encoder<float> enc(300, 8, 512, ldm::make_key(1));  // 0.3M coefficients: several slices
+  ldm::Encoder<float> small(4, 2, 6, ldm::make_key(2));
+  for (int threads : {1, 2}) {
+    ldm::set_num_threads(threads);
+    ldm::visit_together([](const std::string&, auto& g) { g.setConstant(0.5f); }, enc);
+    ldm::visit_together([](const std::string&, auto& g) { g.setConstant(-1.0f); }, small);
+    Eigen::internal::set_is_malloc_allowed(false);
+    REQUIRE_NOTHROW(ldm::zero_gradients(enc, small));
+    Eigen::internal::set_is_malloc_allowed(true);
+    ldm::visit_together([](const std::string& name, const auto& g) {
+      INFO(name);
+      REQUIRE(g.size() > 0);
+      REQUIRE(g.cwiseAbs().maxCoeff() == 0.0f);
+    }, std::as_const(enc));
+    REQUIRE(small.enc_mu.weight.cwiseAbs().maxCoeff() == 0.0f);
+    REQUIRE(small.enc_log_var.bias.cwiseAbs().maxCoeff() == 0.0f);
+  }
+  ldm::set_num_threads(0);
+}
+
+TEST_CASE("Adam and EMA give the same bits for 1, 2 and 3 threads", "[optim][adam][ema]") {
+  // Large enough that every weight is split among the threads (4096-coefficient slices).
+  const ldm::Encoder<float> start(300, 8, 512, ldm::make_key(1));
+  auto grads = ldm::zeros_like(start);
+  fill(grads, [](long k) { return toy_grad(1, k); });
+  const auto run = [&](int threads) {
+    ldm::set_num_threads(threads);
+    ldm::Encoder<float> enc = start;
+    ldm::Adam<ldm::Encoder<float>> adam({.weight_decay = 0.01}, enc);
+    ldm::Ema<ldm::Encoder<float>> ema({}, enc);
+    for (int t = 0; t < 3; ++t) {
+      adam.step(enc, grads);
+      ema.update(enc);
+    }
+    ldm::set_num_threads(0);
+    return std::make_pair(enc, ema.average());
+  };
+  const auto one = run(1);
+  REQUIRE(one.first.enc_dense_0.weight != start.enc_dense_0.weight);
+  for (int threads : {2, 3}) {
+    const auto more = run(threads);
+    ldm::visit_together([&](const std::string& name, const auto& a, const auto& b, const auto& c, const auto& d) {
+      INFO(name << ", threads " << threads);
+      REQUIRE(a == b);
+      REQUIRE(c == d);
+    }, one.first, more.first, one.second, more.second);
+  }
+}
+
+TEST_CASE("Adam step_and_zero_grad: the same update as step, then zero gradients", "[optim][adam]") {
+  const ldm::Encoder<float> start(300, 8, 64, ldm::make_key(3));
+  auto grads = ldm::zeros_like(start);
+  fill(grads, [](long k) { return toy_grad(2, k); });
+  ldm::Encoder<float> a = start, b = start;
+  ldm::Adam<ldm::Encoder<float>> adam_a({.weight_decay = 0.01}, a), adam_b({.weight_decay = 0.01}, b);
+  auto used = grads;
+  Eigen::internal::set_is_malloc_allowed(false);
+  REQUIRE_NOTHROW(adam_a.step(a, grads, 1e-3));
+  REQUIRE_NOTHROW(adam_b.step_and_zero_grad(b, used, 1e-3));
+  Eigen::internal::set_is_malloc_allowed(true);
+  ldm::visit_together([](const std::string& name, const auto& pa, const auto& pb, const auto& g, const auto& u) {
+    INFO(name);
+    REQUIRE(pa == pb);
+    REQUIRE(g.cwiseAbs().maxCoeff() > 0.0f);
+    REQUIRE(u.cwiseAbs().maxCoeff() == 0.0f);
+  }, std::as_const(a), std::as_const(b), std::as_const(grads), std::as_const(used));
+  REQUIRE(adam_b.state().step == 1);
+  // A bad call throws and leaves the gradients as they were.
+  auto wrong = ldm::zeros_like(ldm::Encoder<float>(300, 8, 32, ldm::make_key(4)));
+  ldm::visit_together([](const std::string&, auto& g) { g.setConstant(2.0f); }, wrong);
+  REQUIRE_THROWS_WITH(adam_b.step_and_zero_grad(b, wrong, 1e-3), Contains("gradient"));
+  REQUIRE(wrong.enc_mu.weight.minCoeff() == 2.0f);
+  REQUIRE(adam_b.state().step == 1);
 }

@@ -209,6 +209,32 @@ TEST_CASE("a NaN loss stops training at that step, before it changes any weight"
                       Contains("train_vae: the loss is") && Contains("at step 1"));
 }
 
+TEST_CASE("a step after one that threw starts again from zero gradients") {
+  // The trainers zero their gradient buffers inside Adam's pass; a step that throws before Adam
+  // leaves them dirty, so the next step must zero them itself: after the NaN at step 1 and a
+  // reset to finite weights, step 1 must equal the same step 1 of a trainer that never threw.
+  const Matrix<float> data = plane_data(make_key(60), 32).cast<float>();
+  const Encoder<float> enc0(8, 2, 8, make_key(61));
+  const Decoder<float> dec0(8, 2, 8, make_key(62));
+  const VaeTrainOptions options{.steps = 10, .batch_size = 8, .lr = 1e30};
+  Encoder<float> enc = enc0, enc_ref = enc0;
+  Decoder<float> dec = dec0, dec_ref = dec0;
+  VaeTrainer<float> trainer(enc, dec, data, options, make_key(63));
+  VaeTrainer<float> reference(enc_ref, dec_ref, data, options, make_key(63));
+  trainer.step();
+  reference.step();
+  REQUIRE_THROWS_AS(trainer.step(), TrainingError);
+  enc = enc0;
+  dec = dec0;
+  enc_ref = enc0;
+  dec_ref = dec0;
+  const double loss = trainer.step().total;
+  REQUIRE(loss == reference.step().total);
+  REQUIRE(std::isfinite(loss));
+  REQUIRE(enc.enc_dense_0.weight == enc_ref.enc_dense_0.weight);
+  REQUIRE(dec.dec_output.bias == dec_ref.dec_output.bias);
+}
+
 TEST_CASE("the progress callback sees every step and can stop training") {
   const Matrix<double> data = plane_data(make_key(70), 40);
   Encoder<double> enc(8, 2, 8, make_key(71));

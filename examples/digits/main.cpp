@@ -10,11 +10,18 @@
 //   - training rows themselves (what a perfect copier would score).
 // Every generated set (1000 rows by default) is postprocessed the same way (integer columns
 // rounded, every column clipped to its training range) and measured against the 360 held-out
-// rows with ldm::evaluate, C2ST included. Writes samples.csv (the DDIM-50 rows), digits.png
-// (generated digits beside held-out ones) and model.safetensors; progress goes to stderr, the
-// table to stdout.
+// rows with ldm::evaluate, C2ST included. Writes samples.csv (the DDIM-50 rows), train.csv and
+// held_out.csv (the split, for `ldm eval`), digits.png (generated digits beside held-out ones)
+// and model.safetensors; progress goes to stderr, the table to stdout.
 //
-//   digits [--out DIR] [--seed N] [--quick] [--rows N] [--threads N] ...   (digits --help)
+// With --conditional it also trains the conditional model on the same rows with their `label`
+// (same VAE, same key; classifier-free guidance, Ho & Salimans 2022), draws --per-class rows of
+// each digit with DDIM-50 and prints, per digit, the share of them that a softmax regression
+// trained on the real training rows assigns to the requested digit, next to that classifier's
+// accuracy on the real held-out rows; digits_by_class.png shows one row per digit 0-9
+// (generated | held out).
+//
+//   digits [--out DIR] [--seed N] [--quick] [--rows N] [--threads N] [--conditional] ...   (digits --help)
 #include <ldm/csv.hpp>
 #include <ldm/metrics.hpp>
 #include <ldm/pipeline.hpp>
@@ -61,6 +68,9 @@ struct Settings {
   std::string time_embedding = "normalized";
   std::string latent_source = "posterior";
   long long vae_steps = 0, denoiser_steps = 0;  // 0 = the FitOptions defaults (quick: small)
+  bool conditional = false;
+  Eigen::Index per_class = 100;   // conditional rows drawn per digit
+  double guidance = ldm::SampleOptions{}.guidance;
 };
 
 // The recipe of FitOptions' defaults, or a much smaller model and budget for a smoke run.
@@ -95,20 +105,25 @@ ldm::ProgressCallback progress_printer(const std::string& label, Clock::time_poi
 // 80/20 split: a permutation of the rows drawn from key; the first ceil(n / 5) rows held out.
 struct Split {
   Matrix<float> train, holdout;
+  Eigen::VectorXi train_labels, holdout_labels;
 };
 
-Split split_rows(const Matrix<float>& rows, ldm::Key key) {
+Split split_rows(const Matrix<float>& rows, const Eigen::VectorXi& labels, ldm::Key key) {
   std::vector<Eigen::Index> order(static_cast<std::size_t>(rows.rows()));
   std::iota(order.begin(), order.end(), Eigen::Index{0});
   ldm::shuffle(key, std::span<Eigen::Index>(order));
   const Eigen::Index held = (rows.rows() + 4) / 5;
-  Split s{Matrix<float>(rows.rows() - held, rows.cols()), Matrix<float>(held, rows.cols())};
+  Split s{Matrix<float>(rows.rows() - held, rows.cols()), Matrix<float>(held, rows.cols()),
+          Eigen::VectorXi(rows.rows() - held), Eigen::VectorXi(held)};
   for (Eigen::Index i = 0; i < rows.rows(); ++i) {
     const auto r = order[static_cast<std::size_t>(i)];
-    if (i < held)
+    if (i < held) {
       s.holdout.row(i) = rows.row(r);
-    else
+      s.holdout_labels(i) = labels(r);
+    } else {
       s.train.row(i - held) = rows.row(r);
+      s.train_labels(i - held) = labels(r);
+    }
   }
   return s;
 }
@@ -228,19 +243,96 @@ void print_table(const std::vector<Result>& results) {
   }
 }
 
+// The conditional model: trained on the training rows and their digits, sampled per digit,
+// judged by a classifier trained on the real training rows. Returns the smallest per-digit share.
+double run_conditional(const Settings& s, const Split& data, const std::vector<std::string>& columns,
+                       const ldm::FitOptions& options, ldm::Key fit_key, ldm::Key sample_key) {
+  ldm::SoftmaxRegression classifier;
+  classifier.fit(data.train.cast<double>(), data.train_labels);
+  const Eigen::VectorXi held_out_pred = classifier.predict(data.holdout.cast<double>());
+  const double held_out_acc = (held_out_pred.array() == data.holdout_labels.array()).cast<double>().mean();
+
+  std::vector<std::string> labels;
+  for (Eigen::Index i = 0; i < data.train_labels.size(); ++i) labels.push_back(std::to_string(data.train_labels(i)));
+  auto start = Clock::now();
+  const auto model = ldm::LatentDiffusion<float>::fit(data.train, labels, options, fit_key,
+                                                      progress_printer("ldm-cond"), columns);
+  const double train_s = seconds_since(start);
+  model.save(s.out + "/model_conditional.safetensors");
+  const int classes = static_cast<int>(model.class_names.size());
+
+  ldm::SampleOptions so;
+  so.sampler.kind = ldm::SamplerKind::ddim;
+  so.sampler.num_steps = 50;
+  so.guidance = s.guidance;
+  start = Clock::now();
+  const Matrix<float> rows = model.sample_per_class(s.per_class, so, sample_key).values;
+  const double sample_s = seconds_since(start);
+  const Eigen::VectorXi predicted = classifier.predict(rows.cast<double>());
+
+  std::printf("\nConditional LDM (DDIM-50, guidance w = %g): %lld rows per digit, each classified by a softmax "
+              "regression trained on the %lld real training rows; its accuracy on the %lld real held-out rows: %.4f\n",
+              s.guidance, static_cast<long long>(s.per_class), static_cast<long long>(data.train.rows()),
+              static_cast<long long>(data.holdout.rows()), held_out_acc);
+  std::printf("%-6s %12s %16s\n", "digit", "recognised", "held-out recall");
+  double worst = 1.0, total = 0.0;
+  for (int c = 0; c < classes; ++c) {
+    const int digit = std::stoi(model.class_names[static_cast<std::size_t>(c)]);
+    const double share = (predicted.segment(c * s.per_class, s.per_class).array() == digit).cast<double>().mean();
+    const auto is_digit = (data.holdout_labels.array() == digit).cast<double>();
+    const double recall = (is_digit * (held_out_pred.array() == digit).cast<double>()).sum() / is_digit.sum();
+    std::printf("%-6d %12.3f %16.3f\n", digit, share, recall);
+    worst = std::min(worst, share);
+    total += share;
+  }
+  std::printf("%-6s %12.3f %16.3f\n", "all", total / classes, held_out_acc);
+
+  // The same noise at other guidance scales: how guidance trades variety for class fidelity.
+  std::printf("mean share recognised by guidance scale:");
+  for (const double w : {0.0, 1.0, 2.0, 3.0}) {
+    ldm::SampleOptions other = so;
+    other.guidance = w;
+    const Eigen::VectorXi p = classifier.predict(model.sample_per_class(s.per_class, other, sample_key).values.cast<double>());
+    double hits = 0;
+    for (int c = 0; c < classes; ++c)
+      hits += (p.segment(c * s.per_class, s.per_class).array() == std::stoi(model.class_names[static_cast<std::size_t>(c)]))
+                  .cast<double>()
+                  .sum();
+    std::printf("  w = %g: %.3f", w, hits / static_cast<double>(p.size()));
+  }
+  std::printf("\nconditional train %.1f s, sampling %lld rows %.2f s; bar: every digit >= 0.90 recognised: %.3f %s\n",
+              train_s, static_cast<long long>(rows.rows()), sample_s, worst, worst >= 0.9 ? "ok" : "MISSED");
+
+  // One row per digit: the first 10 generated | the first 10 held-out rows of that digit.
+  const int grid = 10;
+  Matrix<float> generated = Matrix<float>::Zero(grid * grid, rows.cols()), real = generated;
+  for (int c = 0; c < std::min(classes, grid); ++c) {
+    const int digit = std::stoi(model.class_names[static_cast<std::size_t>(c)]);
+    for (int j = 0; j < grid && j < s.per_class; ++j) generated.row(c * grid + j) = rows.row(c * s.per_class + j);
+    for (Eigen::Index i = 0, j = 0; i < data.holdout.rows() && j < grid; ++i)
+      if (data.holdout_labels(i) == digit) real.row(c * grid + j++) = data.holdout.row(i);
+  }
+  write_digit_png(s.out + "/digits_by_class.png", generated, real, grid);
+  std::printf("wrote %s/digits_by_class.png (one row per digit 0-9: generated | held out), "
+              "%s/model_conditional.safetensors\n", s.out.c_str(), s.out.c_str());
+  return worst;
+}
+
 int run(const Settings& s) {
   ldm::set_num_threads(s.threads);
   const Eigen::Index n_gen = s.rows > 0 ? s.rows : (s.quick ? 200 : 1000);
   std::filesystem::create_directories(s.out);
   const auto total_start = Clock::now();
 
-  // Data: drop the label, keep the 64 pixel columns.
-  const ldm::CsvTable table = ldm::drop_columns(ldm::read_csv(s.data), {"label"});
+  // Data: the 64 pixel columns; the label aside (for the conditional model and its classifier).
+  const ldm::CsvTable all = ldm::read_csv(s.data);
+  const Eigen::VectorXi labels = all.values.col(all.column_index("label")).cast<int>();
+  const ldm::CsvTable table = ldm::drop_columns(all, {"label"});
   const Matrix<float> rows = table.values.cast<float>();
   const std::vector<ldm::Key> keys = ldm::split(ldm::make_key(s.seed), 7);
   // keys: 0 split, 1 LDM fit, 2 sampling (every sampler starts from the same noise),
   //       3 full-space training, 4 Gaussian, 5 evaluation (C2ST folds), 6 row subset
-  const Split data = split_rows(rows, keys[0]);
+  const Split data = split_rows(rows, labels, keys[0]);
   const ldm::FitOptions options = fit_options(s);
   std::printf("digits: %lld rows x %lld columns -> %lld training, %lld held out; %lld rows generated per method; "
               "threads %d%s\n",
@@ -305,6 +397,9 @@ int run(const Settings& s) {
   // Outputs, then the (slower) evaluation.
   const Matrix<float>& ddim_rows = synthetic[1].second;  // (synthetic is complete: no reallocation)
   ldm::write_csv(s.out + "/samples.csv", table.columns, ddim_rows);
+  // The split too, so `ldm eval --real held_out.csv --synth samples.csv --train train.csv` checks it.
+  ldm::write_csv(s.out + "/train.csv", table.columns, data.train);
+  ldm::write_csv(s.out + "/held_out.csv", table.columns, data.holdout);
   write_digit_png(s.out + "/digits.png", ddim_rows, data.holdout);
 
   ldm::EvaluateOptions eval;
@@ -339,9 +434,13 @@ int run(const Settings& s) {
               q.c2st_auc.value_or(1.0), verdict(q.c2st_auc.value_or(1.0) <= 0.65), q.ks, verdict(q.ks <= 0.08),
               q.exact_copies.value_or(0), verdict(q.exact_copies.value_or(0) == 0), q.nn_share.value_or(1.0),
               verdict(q.nn_share.value_or(1.0) <= 0.93), budget_s, verdict(budget_s < 240));
-  std::printf("wrote %s/samples.csv (LDM DDIM-50), %s/digits.png (generated | held out), %s/model.safetensors; "
-              "total %.1f s wall, %.1f s CPU\n",
-              s.out.c_str(), s.out.c_str(), s.out.c_str(), seconds_since(total_start),
+  std::printf("wrote %s/samples.csv (LDM DDIM-50), %s/digits.png (generated | held out), %s/model.safetensors, "
+              "train.csv and held_out.csv\n",
+              s.out.c_str(), s.out.c_str(), s.out.c_str());
+  std::fflush(stdout);
+  // The conditional model: the same fit key (so the same VAE), the same sampling noise.
+  if (s.conditional) run_conditional(s, data, table.columns, options, keys[1], keys[2]);
+  std::printf("total %.1f s wall, %.1f s CPU\n", seconds_since(total_start),
               static_cast<double>(std::clock()) / CLOCKS_PER_SEC);
   return 0;
 }
@@ -366,6 +465,12 @@ int main(int argc, char** argv) {
   app.add_option("--vae-steps", s.vae_steps, "VAE optimizer steps (0: default)")->check(CLI::NonNegativeNumber);
   app.add_option("--denoiser-steps", s.denoiser_steps, "denoiser optimizer steps (0: default)")
       ->check(CLI::NonNegativeNumber);
+  app.add_flag("--conditional", s.conditional,
+               "also train the conditional model on the labels and report per-digit class fidelity");
+  app.add_option("--per-class", s.per_class, "conditional rows drawn per digit")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--guidance", s.guidance, "classifier-free guidance scale of the conditional rows")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     return run(s);

@@ -1,8 +1,10 @@
 // The ldm command: train a latent diffusion model on a CSV, sample new rows, evaluate them.
-//   ldm train  --data FILE.csv --out MODEL.safetensors [options]
-//   ldm sample --model MODEL.safetensors -n N --out FILE.csv [options]
+//   ldm train  --data FILE.csv --out MODEL.safetensors [--label-column NAME] [options]
+//   ldm sample --model MODEL.safetensors -n N --out FILE.csv [--label VALUE] [--guidance W] [options]
+//   ldm sample --model MODEL.safetensors --per-class N --out FILE.csv [options]
 //   ldm eval   --real HELD_OUT.csv --synth FILE.csv [--train TRAIN.csv] [--json]
 // Errors print one line "ldm: error: ..." and exit with status 1 (usage errors: CLI11's 1xx).
+#include <ldm/atomic_file.hpp>
 #include <ldm/csv.hpp>
 #include <ldm/metrics.hpp>
 #include <ldm/pipeline.hpp>
@@ -17,6 +19,7 @@
 #include <algorithm>
 #include <csignal>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -85,9 +88,40 @@ class ProgressPrinter {
   std::chrono::steady_clock::time_point start_;
 };
 
-ldm::CsvTable read_table(const std::string& path, const std::vector<std::string>& drop) {
-  ldm::CsvTable table = ldm::read_csv(path);
+// The numeric columns but the dropped ones; the label column, if named, is read as text (any
+// labels: integers or strings) and so is never a feature.
+ldm::CsvTable read_table(const std::string& path, const std::vector<std::string>& drop,
+                         const std::string& label_column = {}) {
+  ldm::CsvOptions options;
+  if (!label_column.empty()) options.text_columns = {label_column};
+  ldm::CsvTable table = ldm::read_csv(path, options);
   return drop.empty() ? table : ldm::drop_columns(table, drop);
+}
+
+// Writes a CSV whose first column, `label`, holds each row's class name, then the values.
+void write_labelled_csv(const std::string& path, const std::vector<std::string>& labels,
+                        const std::vector<std::string>& columns, const ldm::Matrix<float>& values) {
+  if (static_cast<Eigen::Index>(labels.size()) != values.rows() || static_cast<Eigen::Index>(columns.size()) != values.cols())
+    throw std::logic_error("write_labelled_csv: labels, columns and values do not fit together");
+  std::string text = "label";
+  for (const std::string& c : columns) {
+    text += ',';
+    text += ldm::detail::csv_quoted(c, ',');
+  }
+  text += '\n';
+  for (Eigen::Index r = 0; r < values.rows(); ++r) {
+    text += ldm::detail::csv_quoted(labels[static_cast<std::size_t>(r)], ',');
+    for (Eigen::Index c = 0; c < values.cols(); ++c) {
+      if (!std::isfinite(values(r, c)))
+        throw std::invalid_argument(path + ": a sampled value is not finite (row " + std::to_string(r) + ")");
+      text += ',';
+      text += ldm::detail::exact_number_text(values(r, c));
+    }
+    text += '\n';
+  }
+  ldm::AtomicFile file(path);
+  file.write(text);
+  file.commit();
 }
 
 // For eval: a generated file has no label column, so each file drops only the columns it has;
@@ -120,14 +154,24 @@ struct CheckpointOptions {
 };
 
 // Returns the exit status: 0 when trained, 128 + signal when interrupted (state saved).
-int run_train(const std::string& data, const std::vector<std::string>& drop, const std::string& out,
-              std::uint64_t seed, const ldm::FitOptions& options, const CheckpointOptions& checkpoint) {
-  const ldm::CsvTable table = read_table(data, drop);
+int run_train(const std::string& data, const std::vector<std::string>& drop, const std::string& label_column,
+              const std::string& out, std::uint64_t seed, const ldm::FitOptions& options,
+              const CheckpointOptions& checkpoint) {
+  const ldm::CsvTable table = read_table(data, drop, label_column);
   const ldm::Matrix<float> rows = table.values.cast<float>();
   std::fprintf(stderr, "ldm: training on %lld rows x %zu columns of %s\n", static_cast<long long>(table.rows()),
                table.columns.size(), data.c_str());
+  const std::vector<std::string> labels =
+      label_column.empty() ? std::vector<std::string>{} : table.text_column(label_column);
   const auto start = std::chrono::steady_clock::now();
-  ldm::FitRun<float> run(rows, options, ldm::make_key(seed), table.columns);
+  ldm::FitRun<float> run(rows, labels, options, ldm::make_key(seed), table.columns);
+  if (!labels.empty()) {
+    const std::vector<std::string>& classes = run.model().class_names;
+    std::string list;
+    for (std::size_t c = 0; c < classes.size() && c < 20; ++c) list += (c ? ", " : "") + classes[c];
+    std::fprintf(stderr, "ldm: conditional on column '%s': %zu classes (%s%s)\n", label_column.c_str(),
+                 classes.size(), list.c_str(), classes.size() > 20 ? ", ..." : "");
+  }
   if (!checkpoint.resume.empty()) {
     run.resume(checkpoint.resume);
     std::fprintf(stderr, "ldm: resumed from %s at %s step %lld\n", checkpoint.resume.c_str(),
@@ -151,13 +195,30 @@ int run_train(const std::string& data, const std::vector<std::string>& drop, con
   return 0;
 }
 
-void run_sample(const std::string& model_path, long long n, const std::string& out, std::uint64_t seed,
-                ldm::SampleOptions options) {
-  if (n < 1) throw std::invalid_argument("-n must be at least 1, got " + std::to_string(n));
+// n rows (of class `label` when given), or per_class rows of every class; with a label or per
+// class the output starts with a `label` column.
+void run_sample(const std::string& model_path, long long n, long long per_class, const std::string& label,
+                const std::string& out, std::uint64_t seed, ldm::SampleOptions options) {
+  if (per_class == 0 && n < 1)
+    throw std::invalid_argument("-n must be at least 1, got " + std::to_string(n) + " (or give --per-class N)");
   const auto model = ldm::LatentDiffusion<float>::load(model_path);
-  const auto [rows, key] = model.sample(n, options, ldm::make_key(seed));
-  ldm::write_csv(out, model.columns.names, rows);
-  std::fprintf(stderr, "ldm: wrote %lld rows to %s\n", n, out.c_str());
+  const ldm::Key key = ldm::make_key(seed);
+  if (per_class > 0) {
+    const ldm::Matrix<float> rows = model.sample_per_class(per_class, options, key).values;
+    std::vector<std::string> labels;
+    for (const std::string& name : model.class_names) labels.insert(labels.end(), static_cast<std::size_t>(per_class), name);
+    write_labelled_csv(out, labels, model.columns.names, rows);
+    std::fprintf(stderr, "ldm: wrote %lld rows (%zu classes x %lld) to %s\n", static_cast<long long>(rows.rows()),
+                 model.class_names.size(), per_class, out.c_str());
+  } else if (!label.empty()) {
+    const ldm::Matrix<float> rows = model.sample(n, label, options, key).values;
+    write_labelled_csv(out, std::vector<std::string>(static_cast<std::size_t>(n), label), model.columns.names, rows);
+    std::fprintf(stderr, "ldm: wrote %lld rows of class '%s' to %s\n", n, label.c_str(), out.c_str());
+  } else {
+    const ldm::Matrix<float> rows = model.sample(n, options, key).values;
+    ldm::write_csv(out, model.columns.names, rows);
+    std::fprintf(stderr, "ldm: wrote %lld rows to %s\n", n, out.c_str());
+  }
 }
 
 void run_eval(const std::string& real_path, const std::string& synth_path, const std::string& train_path,
@@ -220,6 +281,9 @@ int main(int argc, char** argv) {
   auto* train = app.add_subcommand("train", "train a model on a CSV file (a header line of column names)");
   train->add_option("--data", data, "the training rows")->required()->check(CLI::ExistingFile);
   train->add_option("--drop-column", drop, "a column to leave out (repeatable), e.g. a label");
+  std::string label_column;
+  train->add_option("--label-column", label_column,
+                    "train a conditional model on this column's classes (integers or strings; not a feature)");
   train->add_option("--out", model_out, "the model file to write (.safetensors)")->required();
   train->add_option("--seed", seed, "seed of every random choice")->capture_default_str();
   train->add_option("--latent-size", fit.model.latent_size)->capture_default_str()->check(CLI::PositiveNumber);
@@ -236,14 +300,20 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   train->add_option("--resume", checkpoint.resume, "continue a run from its training state file")->check(CLI::ExistingFile);
 
-  std::string model_in, sample_out, sampler = "ddim";
-  long long n = 0;
+  std::string model_in, sample_out, sampler = "ddim", label;
+  long long n = 0, per_class = 0;
   ldm::SampleOptions sample;
   bool no_postprocess = false, no_clip = false;
   std::uint64_t sample_seed = 0;
   auto* sample_cmd = app.add_subcommand("sample", "draw new rows from a trained model");
   sample_cmd->add_option("--model", model_in, "a model written by ldm train")->required()->check(CLI::ExistingFile);
-  sample_cmd->add_option("-n", n, "how many rows")->required();
+  auto* n_option = sample_cmd->add_option("-n", n, "how many rows");
+  auto* per_class_option = sample_cmd->add_option("--per-class", per_class, "this many rows of every class (conditional models)")
+                               ->check(CLI::PositiveNumber)->excludes(n_option);
+  sample_cmd->add_option("--label", label, "the class of the rows (conditional models)")->excludes(per_class_option);
+  sample_cmd->add_option("--guidance", sample.guidance,
+                         "classifier-free guidance scale w with --label or --per-class (0 = unconditional, 1 = plain conditional)")
+      ->capture_default_str();
   sample_cmd->add_option("--sampler", sampler, "ddpm, ddim or dpm++2m")->capture_default_str()
       ->check(CLI::IsMember({"ddpm", "ddim", "dpm++2m"}));
   sample_cmd->add_option("--steps", sample.sampler.num_steps, "steps of ddim and dpm++2m")->capture_default_str()
@@ -278,12 +348,12 @@ int main(int argc, char** argv) {
       if (batch_size > 0) fit.vae.batch_size = fit.denoiser.batch_size = batch_size;
       if (lr > 0) fit.vae.lr = fit.denoiser.lr = lr;
       if (checkpoint.path.empty()) checkpoint.path = model_out + ".checkpoint.safetensors";
-      return run_train(data, drop, model_out, seed, fit, checkpoint);
+      return run_train(data, drop, label_column, model_out, seed, fit, checkpoint);
     } else if (*sample_cmd) {
       sample.sampler.kind = sampler_kind(sampler);
       sample.postprocess = !no_postprocess;
       sample.clip_to_latent_range = !no_clip;
-      run_sample(model_in, n, sample_out, sample_seed, sample);
+      run_sample(model_in, n, per_class, label, sample_out, sample_seed, sample);
     } else {
       run_eval(real, synth, train_rows, eval_drop, json, !no_c2st, seed);
     }

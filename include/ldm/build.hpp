@@ -17,6 +17,9 @@ struct Options {
   int num_layers = 4;
   int num_steps = 1000;
   TimeEmbedding time_embedding = TimeEmbedding::normalized;  // the seed's t / num_steps
+  // 0: unconditional (the seed's model). Else the denoiser is conditioned on a class label and
+  // has a label embedding label_embed.weight [num_classes + 1, hidden] (the last row: no label).
+  int num_classes = 0;
 };
 
 // The seed's defaults: {287, 32, 256, 4, 1000}.
@@ -33,6 +36,9 @@ inline void validate(const Options& o) {
     throw std::invalid_argument(
         detail::concat("Options: num_layers must be at least 0, got ", o.num_layers));
   detail::require_positive("Options", "num_steps", o.num_steps);
+  if (o.num_classes < 0)
+    throw std::invalid_argument(
+        detail::concat("Options: num_classes must be at least 0 (0 = unconditional), got ", o.num_classes));
   if (o.hidden_size % 2 != 0)
     throw std::invalid_argument(detail::concat(
         "Options: hidden_size must be even (the time embedding is half sine, half cosine), got ",
@@ -55,7 +61,8 @@ inline std::size_t param_count(const Options& o) {
   const std::size_t block = 2 * hid + dense(hid, 4 * hid) + dense(4 * hid, hid);
   const std::size_t denoiser = dense(hid, hid) + dense(lat, hid) +
                                static_cast<std::size_t>(o.num_layers) * block + dense(hid, lat);
-  return encoder + decoder + denoiser;
+  const std::size_t label_embed = o.num_classes > 0 ? (static_cast<std::size_t>(o.num_classes) + 1) * hid : 0;
+  return encoder + decoder + denoiser + label_embed;
 }
 
 template <class S = float>
@@ -72,10 +79,10 @@ Decoder<S> build_decoder(int input_size, int latent_size, int hidden_size, Key k
 
 template <class S = float>
 Denoiser<S> build_denoiser(int latent_size, int hidden_size, int num_layers, int num_steps, Key key,
-                           TimeEmbedding embedding = TimeEmbedding::normalized) {
+                           TimeEmbedding embedding = TimeEmbedding::normalized, int num_classes = 0) {
   // The denoiser has no input_size; 1 stands in so the other options are checked.
-  validate(Options{1, latent_size, hidden_size, num_layers, num_steps});
-  return Denoiser<S>(latent_size, hidden_size, num_layers, num_steps, key, embedding);
+  validate(Options{1, latent_size, hidden_size, num_layers, num_steps, embedding, num_classes});
+  return Denoiser<S>(latent_size, hidden_size, num_layers, num_steps, key, embedding, num_classes);
 }
 
 // auto [encoder, decoder, denoiser] = build<float>(options, key). The three models draw their
@@ -87,7 +94,7 @@ std::tuple<Encoder<S>, Decoder<S>, Denoiser<S>> build(const Options& o, Key key)
   return {build_encoder<S>(o.input_size, o.latent_size, o.hidden_size, keys[0]),
           build_decoder<S>(o.input_size, o.latent_size, o.hidden_size, keys[1]),
           build_denoiser<S>(o.latent_size, o.hidden_size, o.num_layers, o.num_steps, keys[2],
-                            o.time_embedding)};
+                            o.time_embedding, o.num_classes)};
 }
 
 }  // namespace ldm

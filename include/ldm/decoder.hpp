@@ -8,7 +8,7 @@ namespace ldm {
 
 template <class S>
 struct DecoderWorkspace {
-  Matrix<S> a0, h0, a1, h1;  // (B, hidden): pre-activations and SiLU outputs
+  Matrix<S> sig0, h0, sig1, h1;  // (B, hidden): sigmoids of the pre-activations, SiLU outputs
   Matrix<S> out;             // (B, input): x_hat
   Matrix<S> dh, da;          // (B, hidden) scratch
   Matrix<S> dz;              // (B, latent): the input gradient that backward returns
@@ -40,10 +40,8 @@ struct Decoder {
   // The training forward: fills ws. Checks shapes, not values (see Encoder::forward).
   void forward(const Matrix<S>& z, DecoderWorkspace<S>& ws) const {
     detail::require_cols("Decoder", "z", z, latent_size());
-    dec_dense_0.forward(z, ws.a0);
-    silu_forward(ws.a0, ws.h0);
-    dec_dense_1.forward(ws.h0, ws.a1);
-    silu_forward(ws.a1, ws.h1);
+    dec_dense_0.forward_silu(z, ws.sig0, ws.h0);
+    dec_dense_1.forward_silu(ws.h0, ws.sig1, ws.h1);
     dec_output.forward(ws.h1, ws.out);
   }
 
@@ -52,13 +50,11 @@ struct Decoder {
                             Decoder& grad) const {
     detail::require_same_shape("Decoder::backward", "d_out", d_out, "x_hat", ws.out);
     dec_output.backward(ws.h1, d_out, grad.dec_output);
-    dec_output.backward_input(d_out, ws.dh);
-    silu_backward(ws.a1, ws.dh, ws.da);
+    dec_output.backward_input_silu(d_out, ws.sig1, ws.h1, ws.da);
     dec_dense_1.backward(ws.h0, ws.da, grad.dec_dense_1);
-    dec_dense_1.backward_input(ws.da, ws.dh);
-    silu_backward(ws.a0, ws.dh, ws.da);
-    dec_dense_0.backward(z, ws.da, grad.dec_dense_0);
-    dec_dense_0.backward_input(ws.da, ws.dz);
+    dec_dense_1.backward_input_silu(ws.da, ws.sig0, ws.h0, ws.dh);
+    dec_dense_0.backward(z, ws.dh, grad.dec_dense_0);
+    dec_dense_0.backward_input(ws.dh, ws.dz);
     return ws.dz;
   }
 

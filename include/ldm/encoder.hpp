@@ -17,7 +17,7 @@ struct EncoderOutput {
 // Reusing one workspace across steps makes the steady state allocation-free.
 template <class S>
 struct EncoderWorkspace {
-  Matrix<S> a0, h0, a1, h1;  // (B, hidden): pre-activations and SiLU outputs
+  Matrix<S> sig0, h0, sig1, h1;  // (B, hidden): sigmoids of the pre-activations, SiLU outputs
   EncoderOutput<S> out;      // (B, latent) each
   Matrix<S> dh, da;          // (B, hidden) scratch
   Matrix<S> dx;              // (B, input): the input gradient that backward returns
@@ -51,10 +51,8 @@ struct Encoder {
   // not values: a NaN flows through to the loss, which the trainers check once per step.
   void forward(const Matrix<S>& x, EncoderWorkspace<S>& ws) const {
     detail::require_cols("Encoder", "x", x, input_size());
-    enc_dense_0.forward(x, ws.a0);
-    silu_forward(ws.a0, ws.h0);
-    enc_dense_1.forward(ws.h0, ws.a1);
-    silu_forward(ws.a1, ws.h1);
+    enc_dense_0.forward_silu(x, ws.sig0, ws.h0);
+    enc_dense_1.forward_silu(ws.h0, ws.sig1, ws.h1);
     enc_mu.forward(ws.h1, ws.out.mu);
     enc_log_var.forward(ws.h1, ws.out.log_var);
   }
@@ -64,7 +62,7 @@ struct Encoder {
   const Matrix<S>& backward(const Matrix<S>& x, EncoderWorkspace<S>& ws, const Matrix<S>& d_mu,
                             const Matrix<S>& d_log_var, Encoder& grad) const {
     backward_params(x, ws, d_mu, d_log_var, grad);
-    enc_dense_0.backward_input(ws.da, ws.dx);
+    enc_dense_0.backward_input(ws.dh, ws.dx);
     return ws.dx;
   }
 
@@ -78,11 +76,10 @@ struct Encoder {
     enc_log_var.backward(ws.h1, d_log_var, grad.enc_log_var);
     enc_mu.backward_input(d_mu, ws.dh);
     enc_log_var.backward_input_add(d_log_var, ws.dh);
-    silu_backward(ws.a1, ws.dh, ws.da);
+    silu_backward_saved(ws.sig1, ws.h1, ws.dh, ws.da);
     enc_dense_1.backward(ws.h0, ws.da, grad.enc_dense_1);
-    enc_dense_1.backward_input(ws.da, ws.dh);
-    silu_backward(ws.a0, ws.dh, ws.da);
-    enc_dense_0.backward(x, ws.da, grad.enc_dense_0);
+    enc_dense_1.backward_input_silu(ws.da, ws.sig0, ws.h0, ws.dh);
+    enc_dense_0.backward(x, ws.dh, grad.enc_dense_0);
   }
 
   template <class F, class... Models>

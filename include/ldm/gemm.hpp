@@ -9,6 +9,10 @@
 // only at the end of the parallel region. With EIGEN_USE_BLAS (CMake LDM_USE_BLAS) the product
 // is Eigen's BLAS call instead, which threads itself and does not allocate either.
 //
+// gemm_blocks lets a caller run elementwise work on each thread's slice of C inside the same
+// region, before the product (bias, residual, zeroing) and after it (an activation), so that
+// work is threaded, takes no fork of its own and finds the slice in that thread's cache.
+//
 // Results do not depend on the thread count as long as the slices keep each entry's sum in the
 // same order, which Eigen's kernel does not promise: GEMM sums may differ in the last bits
 // between thread counts (never between runs with the same count).
@@ -25,6 +29,16 @@
 #endif
 
 namespace ldm::detail {
+
+// A thread's part of a product's output C: rows [row, row + rows) x columns [col, col + cols).
+struct GemmBlock {
+  Eigen::Index row, rows, col, cols;
+};
+
+// Per-block work that does nothing.
+struct NoBlockWork {
+  void operator()(const GemmBlock&) const {}
+};
 
 #ifndef EIGEN_USE_BLAS
 
@@ -63,13 +77,15 @@ void gemm_serial(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth, const
                                                                           res, 1, ldres, S(1), blocking);
 }
 
-// C (m x n, row-major) += op(A) (m x k) op(B) (k x n). In column-major terms C^T = op(B)^T op(A)^T,
-// and the transpose of a row-major matrix is the same memory read column-major, so every
-// operand keeps its own leading dimension (its column count).
-template <class S, bool TransA, bool TransB>
-void gemm_accumulate(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, int threads) {
+// C (m x n, row-major) += op(A) (m x k) op(B) (k x n), with before / after run by each thread on
+// its own block of C (see gemm_blocks). In column-major terms C^T = op(B)^T op(A)^T, and the
+// transpose of a row-major matrix is the same memory read column-major, so every operand keeps
+// its own leading dimension (its column count).
+template <class S, bool TransA, bool TransB, class Before, class After>
+void gemm_accumulate(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, int threads, Before& before,
+                     After& after) {
   const Eigen::Index m = c.rows(), n = c.cols(), k = TransA ? a.rows() : a.cols();
-  if (m == 0 || n == 0 || k == 0) return;
+  if (m == 0 || n == 0) return;
   constexpr int LhsOrder = TransB ? Eigen::RowMajor : Eigen::ColMajor;  // op(B)^T, n x k
   constexpr int RhsOrder = TransA ? Eigen::RowMajor : Eigen::ColMajor;  // op(A)^T, k x m
   const Eigen::Index ldb = b.cols(), lda = a.cols(), ldc = c.cols();
@@ -86,13 +102,18 @@ void gemm_accumulate(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, int t
     const Eigen::Index first = std::min<Eigen::Index>(extent, part * per);
     const Eigen::Index count = std::min<Eigen::Index>(extent - first, per);
     if (count <= 0) return;
-    if (slice_rows) {
-      const S* rhs = RhsOrder == Eigen::ColMajor ? a.data() + first * lda : a.data() + first;
-      gemm_serial<S, LhsOrder, RhsOrder>(n, count, k, b.data(), ldb, rhs, lda, c.data() + first * ldc, ldc);
-    } else {
-      const S* lhs = LhsOrder == Eigen::ColMajor ? b.data() + first : b.data() + first * ldb;
-      gemm_serial<S, LhsOrder, RhsOrder>(count, m, k, lhs, ldb, a.data(), lda, c.data() + first, ldc);
+    const GemmBlock block = slice_rows ? GemmBlock{first, count, 0, n} : GemmBlock{0, m, first, count};
+    before(block);
+    if (k > 0) {
+      if (slice_rows) {
+        const S* rhs = RhsOrder == Eigen::ColMajor ? a.data() + first * lda : a.data() + first;
+        gemm_serial<S, LhsOrder, RhsOrder>(n, count, k, b.data(), ldb, rhs, lda, c.data() + first * ldc, ldc);
+      } else {
+        const S* lhs = LhsOrder == Eigen::ColMajor ? b.data() + first : b.data() + first * ldb;
+        gemm_serial<S, LhsOrder, RhsOrder>(count, m, k, lhs, ldb, a.data(), lda, c.data() + first, ldc);
+      }
     }
+    after(block);
   };
   if (threads <= 1) {
     run(0, 1);
@@ -108,14 +129,18 @@ void gemm_accumulate(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, int t
 
 #endif  // EIGEN_USE_BLAS
 
-// c = op(a) op(b) (accumulate false, c resized) or c += op(a) op(b) (accumulate true, c must
-// already be m x n). op is the transpose when TransA / TransB.
-template <bool TransA, bool TransB, class S>
-void gemm(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, bool accumulate) {
-  const Eigen::Index m = TransA ? a.cols() : a.rows();
-  const Eigen::Index n = TransB ? b.rows() : b.cols();
-  if (!accumulate) c.setZero(m, n);
+// c = before; c += op(a) op(b); after, where c must already be m x n and every thread that takes
+// part calls before(block) on its own block of c just before adding the product into it and
+// after(block) once that block is final. The blocks are disjoint and cover c. This is where the
+// passes around a product go (bias, residual, zeroing, an activation): done by the thread that
+// computes the block, while it is in that thread's cache, and inside the product's one parallel
+// region instead of a region of their own. before and after must be elementwise (the result
+// must not depend on how c is cut) and must not throw.
+template <bool TransA, bool TransB, class S, class Before, class After>
+void gemm_blocks(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, Before&& before, After&& after) {
 #ifdef EIGEN_USE_BLAS
+  const GemmBlock all{0, c.rows(), 0, c.cols()};
+  before(all);
   if constexpr (TransA && TransB)
     c.noalias() += a.transpose() * b.transpose();
   else if constexpr (TransA)
@@ -124,9 +149,24 @@ void gemm(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, bool accumulate)
     c.noalias() += a * b.transpose();
   else
     c.noalias() += a * b;
+  after(all);
 #else
-  gemm_accumulate<S, TransA, TransB>(a, b, c, Eigen::nbThreads());
+  gemm_accumulate<S, TransA, TransB>(a, b, c, Eigen::nbThreads(), before, after);
 #endif
+}
+
+// c = op(a) op(b) (accumulate false, c resized; each thread zeroes its own block) or
+// c += op(a) op(b) (accumulate true, c must already be m x n). op is the transpose when
+// TransA / TransB.
+template <bool TransA, bool TransB, class S>
+void gemm(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, bool accumulate) {
+  if (accumulate) {
+    gemm_blocks<TransA, TransB>(a, b, c, NoBlockWork{}, NoBlockWork{});
+    return;
+  }
+  c.resize(TransA ? a.cols() : a.rows(), TransB ? b.rows() : b.cols());
+  gemm_blocks<TransA, TransB>(
+      a, b, c, [&](const GemmBlock& blk) { c.block(blk.row, blk.col, blk.rows, blk.cols).setZero(); }, NoBlockWork{});
 }
 
 }  // namespace ldm::detail

@@ -5,7 +5,7 @@
 // written as F32, doubles as F64; F16 and BF16 files load too. __metadata__ holds
 // "ldm_format_version" and, for ldm's models, the Options that rebuild them (the keys of
 // ../shared/bench/torch_ref.py: input_size, latent_size, hidden_size, num_layers, num_steps, plus
-// time_embedding). Other prefixes ("standardizer.", "golden.", ...) are free for the caller.
+// time_embedding, and num_classes for a conditional model only). Other prefixes ("standardizer.", "golden.", ...) are free for the caller.
 //
 // Loading is all-or-nothing: the new values are built in copies and every check (missing
 // parameter, extra tensor under a model prefix, shape, dtype) passes before the caller's models
@@ -148,7 +148,8 @@ inline long double parameter_count(const Options& o) {
   const long double decoder = dense(lat, hid) + dense(hid, hid) + dense(hid, in);
   const long double block = 2 * hid + dense(hid, 4 * hid) + dense(4 * hid, hid);
   const long double denoiser = dense(hid, hid) + dense(lat, hid) + layers * block + dense(hid, lat);
-  return encoder + decoder + denoiser;
+  const long double label_embed = o.num_classes > 0 ? (static_cast<long double>(o.num_classes) + 1) * hid : 0;
+  return encoder + decoder + denoiser + label_embed;
 }
 
 inline double metadata_double(const MetadataMap& metadata, const std::string& key, const std::string& file,
@@ -194,18 +195,21 @@ void assign_tensors(const SafetensorsData& data, const std::string& prefix, Mode
   model = std::move(loaded);
 }
 
-// The options as metadata strings (keys as torch_ref.py export writes them, plus time_embedding).
+// The options as metadata strings (keys as torch_ref.py export writes them, plus time_embedding;
+// num_classes only when > 0, so an unconditional model's file is as before).
 inline MetadataMap to_metadata(const Options& o) {
-  return {{"input_size", std::to_string(o.input_size)},
-          {"latent_size", std::to_string(o.latent_size)},
-          {"hidden_size", std::to_string(o.hidden_size)},
-          {"num_layers", std::to_string(o.num_layers)},
-          {"num_steps", std::to_string(o.num_steps)},
-          {"time_embedding", detail::time_embedding_text(o.time_embedding)}};
+  MetadataMap m{{"input_size", std::to_string(o.input_size)},
+                {"latent_size", std::to_string(o.latent_size)},
+                {"hidden_size", std::to_string(o.hidden_size)},
+                {"num_layers", std::to_string(o.num_layers)},
+                {"num_steps", std::to_string(o.num_steps)},
+                {"time_embedding", detail::time_embedding_text(o.time_embedding)}};
+  if (o.num_classes > 0) m["num_classes"] = std::to_string(o.num_classes);
+  return m;
 }
 
 // The options stored in a checkpoint's metadata; time_embedding defaults to normalized (the
-// seed's) when absent. Throws FormatError naming file for a missing or malformed key or
+// seed's) and num_classes to 0 (unconditional) when absent. Throws FormatError naming file for a missing or malformed key or
 // options that validate() refuses.
 // num_steps above limits.max_num_steps is refused too.
 inline Options options_from_metadata(const MetadataMap& metadata, const std::string& file = "(metadata)",
@@ -227,6 +231,7 @@ inline Options options_from_metadata(const MetadataMap& metadata, const std::str
       throw FormatError(where, file, "",
                         "metadata 'time_embedding' must be normalized or raw, got '" + it->second + "'");
   }
+  if (metadata.count("num_classes")) o.num_classes = detail::metadata_int(metadata, "num_classes", file, where);
   try {
     validate(o);
   } catch (const std::invalid_argument& e) {
@@ -250,7 +255,8 @@ inline Options options_from_checkpoint(const SafetensorsData& data, const Checkp
   if (expected != static_cast<long double>(values))
     throw FormatError("options_from_checkpoint", data.path, "",
                       detail::concat("the options (input_size ", o.input_size, ", latent_size ", o.latent_size,
-                                     ", hidden_size ", o.hidden_size, ", num_layers ", o.num_layers, ") describe ",
+                                     ", hidden_size ", o.hidden_size, ", num_layers ", o.num_layers,
+                                     ", num_classes ", o.num_classes, ") describe ",
                                      detail::exact_text(static_cast<double>(expected)),
                                      " parameters, but the file's encoder., decoder. and denoiser. tensors hold ",
                                      values, " values"));
@@ -306,6 +312,7 @@ Options options_of(const Encoder<S>& encoder, const Decoder<S>& decoder, const D
   o.num_layers = denoiser.num_layers();
   o.num_steps = denoiser.num_steps;
   o.time_embedding = denoiser.embedding;
+  o.num_classes = denoiser.num_classes();
   const auto require = [](const char* what, Eigen::Index value, Eigen::Index expected) {
     if (value != expected)
       throw std::invalid_argument(

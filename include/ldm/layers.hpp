@@ -52,30 +52,79 @@ struct Dense {
   Eigen::Index in_features() const { return weight.cols(); }
   Eigen::Index out_features() const { return weight.rows(); }
 
-  // y (B, out) = x (B, in) W^T + b. The bias is written first and the product added onto it
-  // (PyTorch's addmm), so the output is written once.
+  // y (B, out) = x (B, in) W^T + b. Each thread writes the bias into its block of y and adds its
+  // part of the product onto it (PyTorch's addmm), so y is written once, while in that cache.
   void forward(const Matrix<S>& x, Matrix<S>& y) const {
     y.resize(x.rows(), out_features());
-    y.rowwise() = bias.transpose();
-    detail::gemm<false, true>(x, weight, y, true);
+    detail::gemm_blocks<false, true>(x, weight, y, [&](const detail::GemmBlock& k) {
+      y.block(k.row, k.col, k.rows, k.cols).rowwise() = bias.segment(k.col, k.cols).transpose();
+    }, detail::NoBlockWork{});
   }
 
   // y (B, out) = residual (B, out) + x W^T + b: a layer on a skip connection, in one pass.
   void forward_residual(const Matrix<S>& x, const Matrix<S>& residual, Matrix<S>& y) const {
-    y = residual.rowwise() + bias.transpose();
-    detail::gemm<false, true>(x, weight, y, true);
+    if (residual.rows() != x.rows() || residual.cols() != out_features())
+      throw std::invalid_argument(detail::concat("Dense::forward_residual: residual is ", residual.rows(), "x",
+                                                 residual.cols(), " but the output is ", x.rows(), "x",
+                                                 out_features()));
+    y.resize(residual.rows(), residual.cols());
+    detail::gemm_blocks<false, true>(x, weight, y, [&](const detail::GemmBlock& k) {
+      y.block(k.row, k.col, k.rows, k.cols) =
+          residual.block(k.row, k.col, k.rows, k.cols).rowwise() + bias.segment(k.col, k.cols).transpose();
+    }, detail::NoBlockWork{});
+  }
+
+  // y (B, out) = SiLU(a), a = x W^T + b, with sig (B, out) left holding sigmoid(a): all that
+  // backward_input_silu of the next layer needs (SiLU'(a) = sig + y (1 - sig)), so the backward
+  // pass computes no exp. The activation is applied by the thread that computed the block, while
+  // it is in cache, inside the product's parallel region.
+  void forward_silu(const Matrix<S>& x, Matrix<S>& sig, Matrix<S>& y) const {
+    sig.resize(x.rows(), out_features());
+    y.resize(x.rows(), out_features());
+    detail::gemm_blocks<false, true>(x, weight, sig, [&](const detail::GemmBlock& k) {
+      sig.block(k.row, k.col, k.rows, k.cols).rowwise() = bias.segment(k.col, k.cols).transpose();
+    }, [&](const detail::GemmBlock& k) {
+      for (Eigen::Index r = k.row; r < k.row + k.rows; ++r) {  // a row segment at a time, in L1
+        auto a = sig.row(r).segment(k.col, k.cols).array();
+        auto out = y.row(r).segment(k.col, k.cols).array();
+        out = a;
+        a = (S(1) + (-a).exp()).inverse();
+        out *= a;
+      }
+    });
   }
 
   // dW += dy^T x, db += column sums of dy.   x (B, in), dy (B, out)
+  // The bias sums run inside the product's region: the thread whose block of dW starts at
+  // column 0 sums the entries of its rows, each one row of dy after another in a fixed order.
   void backward(const Matrix<S>& x, const Matrix<S>& dy, Dense& grad) const {
-    detail::gemm<true, false>(dy, x, grad.weight, true);
-    for (Eigen::Index r = 0; r < dy.rows(); ++r) grad.bias += dy.row(r).transpose();
+    detail::gemm_blocks<true, false>(dy, x, grad.weight, detail::NoBlockWork{}, [&](const detail::GemmBlock& k) {
+      if (k.col != 0) return;
+      auto db = grad.bias.segment(k.row, k.rows);
+      for (Eigen::Index r = 0; r < dy.rows(); ++r) db += dy.row(r).segment(k.row, k.rows).transpose();
+    });
   }
 
   // dx (B, in) = dy W
   void backward_input(const Matrix<S>& dy, Matrix<S>& dx) const { detail::gemm<false, false>(dy, weight, dx, false); }
   // dx (B, in) += dy W, for an input that feeds two layers
   void backward_input_add(const Matrix<S>& dy, Matrix<S>& dx) const { detail::gemm<false, false>(dy, weight, dx, true); }
+
+  // da (B, in) = (dy W) * SiLU'(a) for a layer whose input was y = SiLU(a) from forward_silu (sig
+  // and y from it): the gradient through this layer and the activation before it, in one region.
+  void backward_input_silu(const Matrix<S>& dy, const Matrix<S>& sig, const Matrix<S>& y, Matrix<S>& da) const {
+    detail::require_same_shape("Dense::backward_input_silu", "sig", sig, "y", y);
+    da.resize(dy.rows(), in_features());
+    detail::require_same_shape("Dense::backward_input_silu", "sig", sig, "the input gradient", da);
+    detail::gemm_blocks<false, false>(dy, weight, da, [&](const detail::GemmBlock& k) {
+      da.block(k.row, k.col, k.rows, k.cols).setZero();
+    }, [&](const detail::GemmBlock& k) {
+      for (Eigen::Index r = k.row; r < k.row + k.rows; ++r) {
+        const auto s = sig.row(r).segment(k.col, k.cols).array();
+        da.row(r).segment(k.col, k.cols).array() *= s + y.row(r).segment(k.col, k.cols).array() * (S(1) - s);
+      }
+    });
+  }
 
   template <class F, class... Layers>
   static void visit_each(F&& f, Layers&... layers) {
@@ -111,6 +160,20 @@ void silu_backward(const Matrix<S>& x, const Matrix<S>& dy, Matrix<S>& dx) {
     auto s = dx.middleRows(first, count).array();
     s = (S(1) + (-v).exp()).inverse();  // two vectorised passes: s first, then the product
     s = dy.middleRows(first, count).array() * s * (S(1) + v * (S(1) - s));
+  });
+}
+
+// dx = dy * SiLU'(a) from what Dense::forward_silu saved: sig = sigmoid(a) and y = SiLU(a) =
+// a sig, since SiLU'(a) = sig + a sig (1 - sig) = sig + y (1 - sig). No exp, unlike silu_backward.
+template <class S>
+void silu_backward_saved(const Matrix<S>& sig, const Matrix<S>& y, const Matrix<S>& dy, Matrix<S>& dx) {
+  detail::require_same_shape("silu_backward_saved", "sig", sig, "y", y);
+  detail::require_same_shape("silu_backward_saved", "dy", dy, "y", y);
+  dx.resize(y.rows(), y.cols());
+  detail::parallel_for(y.rows(), detail::row_grain(y.cols()), [&](Eigen::Index first, Eigen::Index count) {
+    const auto s = sig.middleRows(first, count).array();
+    dx.middleRows(first, count).array() =
+        dy.middleRows(first, count).array() * (s + y.middleRows(first, count).array() * (S(1) - s));
   });
 }
 
@@ -151,28 +214,53 @@ struct LayerNorm {
   // dw += sum_rows dy * xhat, db += sum_rows dy,
   // dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = dy * w (the LayerNorm backward of
   // llm.c's layernorm_backward, derived from xhat = (x - mean) rstd).
-  // The rows of dx are independent (threaded); dw and db are summed row by row in order.
   void backward(const Matrix<S>& x, const Vector<S>& mean, const Vector<S>& rstd,
                 const Matrix<S>& dy, LayerNorm& grad, Matrix<S>& dx) const {
-    const Eigen::Index n = x.rows();
-    const S inv_dim = S(1) / static_cast<S>(x.cols());
-    dx.resize(n, x.cols());
-    detail::parallel_for(n, detail::row_grain(x.cols()), [&](Eigen::Index first, Eigen::Index count) {
-      for (Eigen::Index r = first; r < first + count; ++r) {
+    dx.resize(x.rows(), x.cols());
+    backward_into<false>(x, mean, rstd, dy, grad, dx);
+  }
+
+  // The same with dx += instead of dx =: the norm on a residual branch, whose input gradient
+  // adds onto the gradient the skip connection passes through (dx must be B x D already).
+  void backward_add(const Matrix<S>& x, const Vector<S>& mean, const Vector<S>& rstd,
+                    const Matrix<S>& dy, LayerNorm& grad, Matrix<S>& dx) const {
+    detail::require_same_shape("LayerNorm::backward_add", "dx", dx, "x", x);
+    backward_into<true>(x, mean, rstd, dy, grad, dx);
+  }
+
+ private:
+  // One parallel region: each thread takes a share of the rows of dx (independent rows) and a
+  // share of the columns of dw and db, summed over the rows one after another in a fixed order,
+  // so every value is the same for any thread count.
+  template <bool Add>
+  void backward_into(const Matrix<S>& x, const Vector<S>& mean, const Vector<S>& rstd,
+                     const Matrix<S>& dy, LayerNorm& grad, Matrix<S>& dx) const {
+    const Eigen::Index n = x.rows(), dim = x.cols();
+    const S inv_dim = S(1) / static_cast<S>(dim);
+    detail::parallel_parts(n, detail::row_grain(dim), [&](Eigen::Index part, Eigen::Index parts) {
+      const auto [first, last] = detail::share(n, part, parts);
+      for (Eigen::Index r = first; r < last; ++r) {
         const auto xhat = (x.row(r).array() - mean(r)) * rstd(r);
         const auto g = dy.row(r).array() * weight.transpose().array();
         const S g_mean = g.sum() * inv_dim;
         const S gx_mean = (g * xhat).sum() * inv_dim;
-        dx.row(r).array() = rstd(r) * (g - g_mean - xhat * gx_mean);
+        if constexpr (Add)
+          dx.row(r).array() += rstd(r) * (g - g_mean - xhat * gx_mean);
+        else
+          dx.row(r).array() = rstd(r) * (g - g_mean - xhat * gx_mean);
+      }
+      const auto [col, col_end] = detail::share(dim, part, parts);
+      auto dw = grad.weight.segment(col, col_end - col).array();
+      auto db = grad.bias.segment(col, col_end - col).array();
+      for (Eigen::Index r = 0; r < n; ++r) {
+        const auto dy_r = dy.row(r).segment(col, col_end - col).array().transpose();
+        dw += dy_r * ((x.row(r).segment(col, col_end - col).array().transpose() - mean(r)) * rstd(r));
+        db += dy_r;
       }
     });
-    for (Eigen::Index r = 0; r < n; ++r) {
-      const auto xhat = (x.row(r).array() - mean(r)) * rstd(r);
-      grad.weight.array() += (dy.row(r).array() * xhat).transpose();
-      grad.bias.array() += dy.row(r).array().transpose();
-    }
   }
 
+ public:
   template <class F, class... Layers>
   static void visit_each(F&& f, Layers&... layers) {
     const LayerNorm& first = detail::first_of(layers...);

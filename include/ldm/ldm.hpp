@@ -6,6 +6,7 @@
 #include <ldm/decoder.hpp>
 #include <ldm/denoiser.hpp>
 #include <ldm/encoder.hpp>
+#include <ldm/guidance.hpp>
 #include <ldm/io.hpp>
 #include <ldm/layers.hpp>
 #include <ldm/metrics.hpp>

@@ -60,16 +60,29 @@ auto flat_slice(Tensor& t, Eigen::Index first, Eigen::Index count) {
     return Eigen::Map<Flat>(t.data() + first, count);
 }
 
-// f(first, count) over [0, n) in slices of 4096 coefficients (16 KiB of floats: four tensors
-// of a slice stay in L1), the slices spread over the threads. Every coefficient is computed
-// alone, so the result does not depend on the thread count.
+// Coefficients per slice: 4096 (16 KiB of floats: four tensors of a slice stay in L1).
+inline constexpr Eigen::Index kSlice = 4096;
+
+// f(first, count) over the slices of [0, n) that part `part` of `parts` takes.
 template <class F>
-void for_each_slice(Eigen::Index n, F&& f) {
-  constexpr Eigen::Index slice = 4096;
-  parallel_for((n + slice - 1) / slice, 16, [&](Eigen::Index first_slice, Eigen::Index slices) {
-    const Eigen::Index end = std::min(n, (first_slice + slices) * slice);
-    for (Eigen::Index first = first_slice * slice; first < end; first += slice)
-      f(first, std::min(slice, end - first));
+void for_each_slice_of_part(Eigen::Index n, Eigen::Index part, Eigen::Index parts, F&& f) {
+  const auto [first_slice, last_slice] = share((n + kSlice - 1) / kSlice, part, parts);
+  for (Eigen::Index first = first_slice * kSlice; first < std::min(n, last_slice * kSlice); first += kSlice)
+    f(first, std::min(kSlice, n - first));
+}
+
+// visitor(part, parts, name, tensors...) over every tensor of the models on each thread of one
+// parallel region (one fork and one join for the whole model, not one per tensor). With
+// for_each_slice_of_part each thread takes its share of the slices of every tensor; every
+// coefficient is computed alone, so the result does not depend on the thread count.
+template <class F, class... Models>
+void parallel_visit(F&& visitor, Models&... models) {
+  Eigen::Index total = 0;
+  visit_together([&](const std::string&, const auto& first, const auto&...) { total += first.size(); },
+                 std::as_const(models)...);
+  parallel_parts(total, 16 * kSlice, [&](Eigen::Index part, Eigen::Index parts) {
+    visit_together([&](const std::string& name, auto&... tensors) { visitor(part, parts, name, tensors...); },
+                   models...);
   });
 }
 
@@ -123,7 +136,35 @@ class Adam {
 
   // One update with a learning rate from a schedule. Allocates nothing. Throws, leaving params
   // and state untouched, on a negative lr or a gradient whose shape differs from its parameter.
-  void step(Model& params, const Model& grads, double lr) {
+  void step(Model& params, const Model& grads, double lr) { update<false>(params, grads, lr); }
+
+  // step(params, grads, lr) and then every gradient set to zero (PyTorch's optimizer.step() and
+  // optimizer.zero_grad()), in the same pass over memory: a training loop that adds its next
+  // gradients into grads needs no zeroing pass of its own. grads are left as they were when it
+  // throws.
+  void step_and_zero_grad(Model& params, Model& grads, double lr) { update<true>(params, grads, lr); }
+
+  const AdamOptions& options() const { return options_; }
+  AdamState<Model>& state() { return state_; }
+  const AdamState<Model>& state() const { return state_; }
+
+  // f(name, tensor) for every state tensor: "m.<param>" for all parameters, then "v.<param>".
+  // With a checkpoint writer this saves the moments; the non-const overload restores them
+  // (assign into the tensor). The step counter is state().step.
+  template <class F>
+  void visit_state(F&& f) {
+    state_.m.visit([&](const std::string& name, auto& t) { f("m." + name, t); });
+    state_.v.visit([&](const std::string& name, auto& t) { f("v." + name, t); });
+  }
+  template <class F>
+  void visit_state(F&& f) const {
+    state_.m.visit([&](const std::string& name, const auto& t) { f("m." + name, t); });
+    state_.v.visit([&](const std::string& name, const auto& t) { f("v." + name, t); });
+  }
+
+ private:
+  template <bool ZeroGrad, class Grads>
+  void update(Model& params, Grads& grads, double lr) {
     const char* where = "Adam::step";
     detail::require_at_least(where, "lr", lr, 0.0);
     if (state_.step < 0)
@@ -145,9 +186,10 @@ class Adam {
     const double decay = 1.0 - lr * options_.weight_decay;
     const bool decays = options_.weight_decay > 0.0;
 
-    // One pass over memory: each slice of p, g, m, v is updated while it is in cache.
-    visit_together(
-        [&](const std::string&, auto& p_, const auto& g_, auto& m_, auto& v_) {
+    // One pass over memory: each slice of p, g, m, v is updated while it is in cache, in one
+    // parallel region for the whole model.
+    detail::parallel_visit(
+        [&](Eigen::Index part, Eigen::Index parts, const std::string&, auto& p_, auto& g_, auto& m_, auto& v_) {
           using S = detail::scalar_of<decltype(p_)>;
           const S b1 = static_cast<S>(options_.beta1);
           const S b2 = static_cast<S>(options_.beta2);
@@ -155,42 +197,41 @@ class Adam {
           const S one_minus_b2 = static_cast<S>(1.0 - options_.beta2);
           const S inv_sqrt_bc2 = static_cast<S>(1.0 / std::sqrt(bias_correction2));
           const S eps = static_cast<S>(options_.eps);
-          detail::for_each_slice(p_.size(), [&](Eigen::Index first, Eigen::Index count) {
+          detail::for_each_slice_of_part(p_.size(), part, parts, [&](Eigen::Index first, Eigen::Index count) {
             auto p = detail::flat_slice(p_, first, count);
-            const auto g = detail::flat_slice(g_, first, count);
+            auto g = detail::flat_slice(g_, first, count);
             auto m = detail::flat_slice(m_, first, count);
             auto v = detail::flat_slice(v_, first, count);
             if (decays) p *= static_cast<S>(decay);
             m = b1 * m + one_minus_b1 * g;
             v = b2 * v + one_minus_b2 * g.square();
             p -= static_cast<S>(step_size) * m / (v.sqrt() * inv_sqrt_bc2 + eps);
+            if constexpr (ZeroGrad) g.setZero();  // the slice is still in L1
           });
         },
         params, grads, state_.m, state_.v);
   }
 
-  const AdamOptions& options() const { return options_; }
-  AdamState<Model>& state() { return state_; }
-  const AdamState<Model>& state() const { return state_; }
-
-  // f(name, tensor) for every state tensor: "m.<param>" for all parameters, then "v.<param>".
-  // With a checkpoint writer this saves the moments; the non-const overload restores them
-  // (assign into the tensor). The step counter is state().step.
-  template <class F>
-  void visit_state(F&& f) {
-    state_.m.visit([&](const std::string& name, auto& t) { f("m." + name, t); });
-    state_.v.visit([&](const std::string& name, auto& t) { f("v." + name, t); });
-  }
-  template <class F>
-  void visit_state(F&& f) const {
-    state_.m.visit([&](const std::string& name, const auto& t) { f("m." + name, t); });
-    state_.v.visit([&](const std::string& name, const auto& t) { f("v." + name, t); });
-  }
-
- private:
   AdamOptions options_;
   AdamState<Model> state_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Gradient buffers.
+
+// Sets every gradient of the models to zero, the slices shared among the threads in one region
+// (what set_zero does on one thread). Allocates nothing.
+template <class... Models>
+void zero_gradients(Models&... grads) {
+  (detail::parallel_visit(
+       [](Eigen::Index part, Eigen::Index parts, const std::string&, auto& g_) {
+         detail::for_each_slice_of_part(g_.size(), part, parts, [&](Eigen::Index first, Eigen::Index count) {
+           detail::flat_slice(g_, first, count).setZero();
+         });
+       },
+       grads),
+   ...);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Gradient clipping by the global norm.
@@ -331,10 +372,10 @@ class Ema {
     step_ += 1;
     decay_ = decay_at(step_);
     const double one_minus_decay = 1.0 - decay_;
-    visit_together(
-        [&](const std::string&, auto& s_, const auto& p_) {
+    detail::parallel_visit(
+        [&](Eigen::Index part, Eigen::Index parts, const std::string&, auto& s_, const auto& p_) {
           using S = detail::scalar_of<decltype(s_)>;
-          detail::for_each_slice(s_.size(), [&](Eigen::Index first, Eigen::Index count) {
+          detail::for_each_slice_of_part(s_.size(), part, parts, [&](Eigen::Index first, Eigen::Index count) {
             auto s = detail::flat_slice(s_, first, count);
             s -= static_cast<S>(one_minus_decay) * (s - detail::flat_slice(p_, first, count));
           });

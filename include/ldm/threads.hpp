@@ -18,6 +18,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <utility>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -48,26 +49,40 @@ inline int num_threads() {
 
 namespace detail {
 
+// f(part, parts) on each of `parts` threads at once, part = 0 .. parts - 1: one thread per
+// `grain` of `work`, at most the thread count, and one call f(0, 1) on the calling thread when
+// that is 1 or when already inside a parallel region. For work that several loops share, so
+// that they take one fork and one join between them; the calls must not throw.
+template <class F>
+void parallel_parts(Eigen::Index work, Eigen::Index grain, F&& f) {
+#ifdef _OPENMP
+  const Eigen::Index threads = std::min<Eigen::Index>(Eigen::nbThreads(), work / std::max<Eigen::Index>(grain, 1));
+  if (threads > 1 && !omp_in_parallel()) {
+#pragma omp parallel num_threads(static_cast<int>(threads))
+    f(static_cast<Eigen::Index>(omp_get_thread_num()), static_cast<Eigen::Index>(omp_get_num_threads()));
+    return;
+  }
+#endif
+  (void)work;
+  (void)grain;  // without OpenMP there is nothing to split
+  f(Eigen::Index{0}, Eigen::Index{1});
+}
+
+// The share [first, last) of [0, n) that part `part` of `parts` takes: contiguous, in order.
+inline std::pair<Eigen::Index, Eigen::Index> share(Eigen::Index n, Eigen::Index part, Eigen::Index parts) {
+  return {n * part / parts, n * (part + 1) / parts};
+}
+
 // f(first, count) over the items [0, n), split into one contiguous slice per thread when every
 // slice gets at least `grain` items (else one call on the calling thread). For elementwise work
 // whose result does not depend on how it is sliced; the calls must not throw.
 template <class F>
 void parallel_for(Eigen::Index n, Eigen::Index grain, F&& f) {
   if (n <= 0) return;
-#ifdef _OPENMP
-  const Eigen::Index threads = std::min<Eigen::Index>(Eigen::nbThreads(), n / std::max<Eigen::Index>(grain, 1));
-  if (threads > 1 && !omp_in_parallel()) {
-#pragma omp parallel num_threads(static_cast<int>(threads))
-    {
-      const Eigen::Index part = omp_get_thread_num(), parts = omp_get_num_threads();
-      const Eigen::Index first = n * part / parts, last = n * (part + 1) / parts;
-      if (last > first) f(first, last - first);
-    }
-    return;
-  }
-#endif
-  (void)grain;  // without OpenMP there is nothing to split
-  f(Eigen::Index{0}, n);
+  parallel_parts(n, grain, [&](Eigen::Index part, Eigen::Index parts) {
+    const auto [first, last] = share(n, part, parts);
+    if (last > first) f(first, last - first);
+  });
 }
 
 // Rows per slice so that a slice holds about 16k values: below that a fork costs more than it saves.

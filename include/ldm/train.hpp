@@ -216,15 +216,16 @@ class VaeTrainer {
   VaeLoss step() {
     const long long s = step_;
     detail::gather_rows(data_, order_.batch(s), batch_);
-    set_zero(encoder_grad_);
-    set_zero(decoder_grad_);
+    if (!grads_zero_) zero_gradients(encoder_grad_, decoder_grad_);  // only after a step that threw
+    grads_zero_ = false;
     const VaeLoss loss = vae_loss_and_gradient(encoder_, decoder_, batch_, fold_in(noise_key_, static_cast<std::uint32_t>(s)),
                                                kl_weight_at(s), encoder_grad_, decoder_grad_, buffers_);
     detail::require_finite_loss("vae", s, loss.total);
     if (options_.clip_grad_norm > 0) clip_grad_norm(options_.clip_grad_norm, encoder_grad_, decoder_grad_);
     last_lr_ = lr_.at(s);
-    encoder_adam_.step(encoder_, encoder_grad_, last_lr_);
-    decoder_adam_.step(decoder_, decoder_grad_, last_lr_);
+    encoder_adam_.step_and_zero_grad(encoder_, encoder_grad_, last_lr_);  // ready for the next step
+    decoder_adam_.step_and_zero_grad(decoder_, decoder_grad_, last_lr_);
+    grads_zero_ = true;
     ++step_;
     return loss;
   }
@@ -273,6 +274,7 @@ class VaeTrainer {
   VaeBuffers<S> buffers_;
   Matrix<S> batch_;
   long long step_ = 0;
+  bool grads_zero_ = true;  // the gradient buffers hold zeros (Adam zeroes them as it uses them)
   double last_lr_ = 0;
 };
 
@@ -313,6 +315,9 @@ struct LatentSet {
   Matrix<S> mu, log_var;  // (N, latent)
   LatentSource source = LatentSource::mean;
   Standardizer<S> scaling;
+  // (N): each row's class in [0, num_classes] (num_classes = no label) for a conditional
+  // denoiser; empty for an unconditional one.
+  Eigen::VectorXi labels;
 };
 
 // Encodes data in batches of batch_rows. The scaling's mean is mean(mu); its variance is
@@ -367,20 +372,23 @@ S min_snr_weight(const Schedule<S>& schedule, int t, Prediction prediction, doub
   return static_cast<S>(prediction == Prediction::epsilon ? clipped / snr : clipped / (snr + 1));
 }
 
-// Loss = mean_b w_b mean_j (net(z_t, t)_bj - target_bj)^2 with z_t = sqrt(abar) z0 + sqrt(1 - abar) eps
-// and target eps (epsilon prediction) or v = sqrt(abar) eps - sqrt(1 - abar) z0 (Salimans & Ho
-// 2022). Adds the exact parameter gradients into grad.
+namespace detail {
+
+// denoiser_loss_and_gradient below; labels == nullptr: no labels (the conditional model's "no label").
 template <class S>
 double denoiser_loss_and_gradient(const Denoiser<S>& denoiser, const Schedule<S>& schedule,
-                                  const Matrix<S>& z0, const Eigen::VectorXi& t, const Matrix<S>& eps,
-                                  Prediction prediction, double min_snr_gamma, Denoiser<S>& grad,
-                                  DenoiserBuffers<S>& b) {
+                                  const Matrix<S>& z0, const Eigen::VectorXi& t, const Eigen::VectorXi* labels,
+                                  const Matrix<S>& eps, Prediction prediction, double min_snr_gamma,
+                                  Denoiser<S>& grad, DenoiserBuffers<S>& b) {
   add_noise(schedule, z0, t, eps, b.z_t);
   if (prediction == Prediction::epsilon)
     b.target = eps;
   else
     velocity(schedule, z0, t, eps, b.target);
-  denoiser.forward(b.z_t, t, b.network);
+  if (labels)
+    denoiser.forward(b.z_t, t, *labels, b.network);
+  else
+    denoiser.forward(b.z_t, t, b.network);
   b.weight.resize(t.size());
   for (Eigen::Index i = 0; i < t.size(); ++i) b.weight(i) = min_snr_weight(schedule, t(i), prediction, min_snr_gamma);
   b.d_out = b.network.out - b.target;
@@ -390,6 +398,42 @@ double denoiser_loss_and_gradient(const Denoiser<S>& denoiser, const Schedule<S>
   for (Eigen::Index i = 0; i < b.d_out.rows(); ++i) b.d_out.row(i) *= b.weight(i) * mean_scale;  // no temporary
   denoiser.backward_params(b.z_t, b.network, b.d_out, grad);  // dL/dz_t is not needed
   return loss;
+}
+
+}  // namespace detail
+
+// Loss = mean_b w_b mean_j (net(z_t, t)_bj - target_bj)^2 with z_t = sqrt(abar) z0 + sqrt(1 - abar) eps
+// and target eps (epsilon prediction) or v = sqrt(abar) eps - sqrt(1 - abar) z0 (Salimans & Ho
+// 2022). Adds the exact parameter gradients into grad.
+template <class S>
+double denoiser_loss_and_gradient(const Denoiser<S>& denoiser, const Schedule<S>& schedule,
+                                  const Matrix<S>& z0, const Eigen::VectorXi& t, const Matrix<S>& eps,
+                                  Prediction prediction, double min_snr_gamma, Denoiser<S>& grad,
+                                  DenoiserBuffers<S>& b) {
+  return detail::denoiser_loss_and_gradient(denoiser, schedule, z0, t, nullptr, eps, prediction, min_snr_gamma,
+                                            grad, b);
+}
+
+// The same for a conditional denoiser, net(z_t, t, labels), labels (B) in [0, num_classes].
+template <class S>
+double denoiser_loss_and_gradient(const Denoiser<S>& denoiser, const Schedule<S>& schedule,
+                                  const Matrix<S>& z0, const Eigen::VectorXi& t, const Eigen::VectorXi& labels,
+                                  const Matrix<S>& eps, Prediction prediction, double min_snr_gamma,
+                                  Denoiser<S>& grad, DenoiserBuffers<S>& b) {
+  return detail::denoiser_loss_and_gradient(denoiser, schedule, z0, t, &labels, eps, prediction, min_snr_gamma,
+                                            grad, b);
+}
+
+// Label dropout of classifier-free guidance (Ho & Salimans 2022, Algorithm 1, p_uncond): out(i)
+// = no_label where the i-th double uniform of key (fill_uniform's element i) is below p, else
+// labels(i). One network then learns the conditional and the unconditional model. out may be
+// labels itself; allocates nothing when out already has the size.
+inline void drop_labels(const Eigen::VectorXi& labels, double p, int no_label, Key key, Eigen::VectorXi& out) {
+  if (!(p >= 0.0 && p <= 1.0))
+    throw std::invalid_argument(detail::concat("drop_labels: p must be in [0, 1], got ", p));
+  out.resize(labels.size());
+  for (Eigen::Index i = 0; i < labels.size(); ++i)
+    out(i) = detail::uniform_at<double>(key, static_cast<std::uint64_t>(i)) < p ? no_label : labels(i);
 }
 
 struct DenoiserTrainOptions {
@@ -403,6 +447,7 @@ struct DenoiserTrainOptions {
   Prediction prediction = Prediction::epsilon;
   double min_snr_gamma = 0.0;    // 0 = plain MSE; 5 is the paper's choice
   double ema_decay = 0.999;      // 0 = no EMA
+  double label_dropout = 0.1;    // conditional only: share of rows trained as "no label" (Ho & Salimans 2022)
 };
 
 template <class S>
@@ -421,6 +466,7 @@ class DenoiserTrainer {
       throw std::invalid_argument(detail::concat("train_denoiser: the schedule has ", schedule.num_steps,
                                                  " steps but the denoiser ", denoiser.num_steps));
     if (options.steps < 0) throw std::invalid_argument(detail::concat("train_denoiser: steps must be >= 0, got ", options.steps));
+    check_labels(denoiser, latents, options);
     if (options.ema_decay > 0) ema_.emplace(EmaOptions{.max_decay = options.ema_decay}, denoiser);
   }
 
@@ -445,13 +491,22 @@ class DenoiserTrainer {
       t_(i) = std::min(schedule_.num_steps - 1, static_cast<int>(uniform_t_(i, 0) * schedule_.num_steps));
     eps_.resize(n, z0_.cols());
     fill_normal(fold_in(k, 2), eps_);
-    set_zero(grad_);
-    const double loss = denoiser_loss_and_gradient(denoiser_, schedule_, z0_, t_, eps_, options_.prediction,
-                                                   options_.min_snr_gamma, grad_, buffers_);
+    if (!grads_zero_) zero_gradients(grad_);  // only after a step that threw
+    grads_zero_ = false;
+    const Eigen::VectorXi* labels = nullptr;
+    if (latents_.labels.size() > 0) {  // conditional: each row's label, dropped to "no label" at random
+      labels_.resize(n);
+      for (Eigen::Index i = 0; i < n; ++i) labels_(i) = latents_.labels(rows[static_cast<std::size_t>(i)]);
+      drop_labels(labels_, options_.label_dropout, denoiser_.no_label(), fold_in(k, 3), labels_);
+      labels = &labels_;
+    }
+    const double loss = detail::denoiser_loss_and_gradient(denoiser_, schedule_, z0_, t_, labels, eps_, options_.prediction,
+                                                           options_.min_snr_gamma, grad_, buffers_);
     detail::require_finite_loss("denoiser", s, loss);
     if (options_.clip_grad_norm > 0) clip_grad_norm(options_.clip_grad_norm, grad_);
     last_lr_ = lr_.at(s);
-    adam_.step(denoiser_, grad_, last_lr_);
+    adam_.step_and_zero_grad(denoiser_, grad_, last_lr_);  // ready for the next step
+    grads_zero_ = true;
     if (ema_) ema_->update(denoiser_);
     ++step_;
     return loss;
@@ -488,6 +543,25 @@ class DenoiserTrainer {
     return static_cast<std::size_t>(o.batch_size);
   }
 
+  // Labels go with a conditional denoiser and only with one; each in [0, num_classes].
+  static void check_labels(const Denoiser<S>& denoiser, const LatentSet<S>& latents, const DenoiserTrainOptions& o) {
+    const int classes = denoiser.num_classes();
+    if (classes == 0 && latents.labels.size() > 0)
+      throw std::invalid_argument("train_denoiser: latents.labels is set but the denoiser is unconditional "
+                                  "(num_classes = 0)");
+    if (classes > 0 && latents.labels.size() != latents.mu.rows())
+      throw std::invalid_argument(detail::concat("train_denoiser: the denoiser has num_classes = ", classes,
+                                                 " but latents.labels has ", latents.labels.size(), " entries for ",
+                                                 latents.mu.rows(), " rows"));
+    for (Eigen::Index i = 0; i < latents.labels.size(); ++i)
+      if (latents.labels(i) < 0 || latents.labels(i) > classes)
+        throw std::invalid_argument(detail::concat("train_denoiser: latents.labels(", i, ") = ", latents.labels(i),
+                                                   " is outside [0, ", classes, "]"));
+    if (!(o.label_dropout >= 0.0 && o.label_dropout <= 1.0))
+      throw std::invalid_argument(
+          detail::concat("train_denoiser: label_dropout must be in [0, 1], got ", o.label_dropout));
+  }
+
   Denoiser<S>& denoiser_;
   const LatentSet<S>& latents_;
   const Schedule<S>& schedule_;
@@ -501,8 +575,9 @@ class DenoiserTrainer {
   DenoiserBuffers<S> buffers_;
   Matrix<S> z0_, log_var_, eps_;
   Matrix<double> uniform_t_;
-  Eigen::VectorXi t_;
+  Eigen::VectorXi t_, labels_;
   long long step_ = 0;
+  bool grads_zero_ = true;  // the gradient buffers hold zeros (Adam zeroes them as it uses them)
   double last_lr_ = 0;
 };
 
