@@ -146,6 +146,48 @@ TEST_CASE("training and sampling steps allocate nothing after warm-up", "[alloc]
     REQUIRE(trainer.steps_done() == 10);
   }
 
+  SECTION("VaeTrainer and DenoiserTrainer steps and sampling on batches of 256 (row slices on 2 threads)") {
+    const ldm::Matrix<float> data = ldm::normal<float>(ldm::make_key(2), 512, kOptions.input_size).values;
+    ldm::VaeTrainer<float> vae(encoder, decoder, data, {.steps = 100, .batch_size = 256}, ldm::make_key(3));
+    ldm::LatentSet<float> latents;
+    latents.mu = ldm::normal<float>(ldm::make_key(4), 512, kOptions.latent_size).values;
+    latents.log_var = ldm::Matrix<float>::Zero(512, kOptions.latent_size);
+    latents.scaling.mean = ldm::Vector<float>::Zero(kOptions.latent_size);
+    latents.scaling.scale = ldm::Vector<float>::Ones(kOptions.latent_size);
+    ldm::DenoiserTrainer<float> trainer(denoiser, latents, schedule, {.steps = 100, .batch_size = 256},
+                                        ldm::make_key(5));
+    ldm::DenoiserWorkspace<float> ws;
+    const ldm::Denoiser<float>& net = denoiser;
+    const auto eps = [&](const ldm::Matrix<float>& z_t, const Eigen::VectorXi& t) -> const ldm::Matrix<float>& {
+      net.forward(z_t, t, ws);
+      return ws.out;
+    };
+    const ldm::Matrix<float> x_T = ldm::normal<float>(ldm::make_key(6), 256, kOptions.latent_size).values;
+    const ldm::SamplerOptions options{.kind = ldm::SamplerKind::ddim, .num_steps = 5};
+    for (int i = 0; i < 2; ++i) {
+      vae.step();
+      trainer.step();
+    }
+    ldm::sample(eps, schedule, x_T, ldm::make_key(7), options);
+    const Counts c = start();
+    for (int i = 0; i < 4; ++i) {  // crosses an epoch (2 batches each)
+      vae.step();
+      trainer.step();
+    }
+    const Counts d = since(c);
+    CHECK(d.operator_new == 0);
+    CHECK(d.eigen == 0);
+    Counts first{}, per_step{};
+    const ldm::StepCallback<float> watch = [&](int step, int num_steps, int, const ldm::Matrix<float>&) {
+      if (step == 0) first = start();
+      if (step == num_steps - 1) per_step = since(first);
+    };
+    const ldm::Draw<float> out = ldm::sample(eps, schedule, x_T, ldm::make_key(7), options, watch);
+    CHECK(per_step.operator_new == 0);
+    CHECK(per_step.eigen == 0);
+    CHECK(out.values.allFinite());
+  }
+
   SECTION("DenoiserTrainer::step with EMA and clipping, latents drawn from q(z|x)") {
     ldm::LatentSet<float> latents;
     latents.mu = ldm::normal<float>(ldm::make_key(4), 96, kOptions.latent_size).values;

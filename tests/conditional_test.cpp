@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <string>
+#include <tuple>
 #include <vector>
 
 using namespace ldm;
@@ -43,7 +44,9 @@ TEST_CASE("conditional denoiser: label_embed is the one new parameter, the other
   Options conditional = plain;
   conditional.num_classes = 3;
   const auto [e0, d0, n0] = build<float>(plain, make_key(4));
-  const auto [e1, d1, n1] = build<float>(conditional, make_key(4));
+  const auto models1 = build<float>(conditional, make_key(4));
+  const auto& [e1, d1, unused] = models1;
+  const Denoiser<float>& n1 = std::get<2>(models1);  // a reference, not a binding: a lambda captures it
   REQUIRE(n0.num_classes() == 0);
   REQUIRE(n1.num_classes() == 3);
   REQUIRE(n1.no_label() == 3);
@@ -307,7 +310,7 @@ TEST_CASE("guidance: w = 0 is the unconditional and w = 1 the conditional predic
   REQUIRE_THROWS_WITH(guided(z, Eigen::VectorXi::Constant(6, 3)), Contains("it has 2 labels but z_t has 6 rows"));
 }
 
-TEST_CASE("guidance works with every sampler; at w = 0 the samples are the unconditional ones bit for bit") {
+TEST_CASE("guidance works with every sampler, at w = 0 the samples are the unconditional ones bit for bit") {
   Denoiser<float> den(2, 16, 1, 40, make_key(41), TimeEmbedding::normalized, 3);
   test::randomize(den, make_key(42), 0.3);
   const auto schedule = make_schedule<float>({.num_steps = 40});
@@ -480,7 +483,7 @@ TEST_CASE("LatentDiffusion with labels: bad labels are refused with a clear mess
                       Contains("options say num_classes 5 but no labels were given"));
 }
 
-TEST_CASE("FitRun with labels: stopped and resumed it ends bit-identical; other labels are refused") {
+TEST_CASE("FitRun with labels: stopped and resumed it ends bit-identical, other labels are refused") {
   const Labelled data = three_classes(make_key(5), 48, 0.3f);
   const Key key = make_key(6);
   FitRun<float> whole(data.rows, data.labels, tiny_conditional_fit(), key);

@@ -74,7 +74,7 @@ TEST_CASE("Denoiser: forward is the seed's residual MLP") {
   REQUIRE((den(z, t) - reference_forward(den, z, t)).norm() < 1e-12);
 }
 
-TEST_CASE("Denoiser: the time embedding changes the prediction; raw and normalised differ") {
+TEST_CASE("Denoiser: the time embedding changes the prediction, raw and normalised differ") {
   Denoiser<double> den(3, 8, 1, 1000, make_key(4));
   Denoiser<double> raw(3, 8, 1, 1000, make_key(4), TimeEmbedding::raw);
   const Matrix<double> z = Matrix<double>::Zero(2, 3);

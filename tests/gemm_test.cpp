@@ -6,7 +6,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 using namespace ldm;
 
@@ -113,4 +120,84 @@ TEST_CASE("gemm_blocks runs before and after once on disjoint blocks that cover 
     REQUIRE(empty == Matrix<float>::Constant(5, 4, 3));
   }
   set_num_threads(0);
+}
+
+TEST_CASE("gemm_blocks on a row slice computes those rows of C alone, on the calling thread", "[gemm]") {
+  const Matrix<double> a = normal<double>(make_key(8), 300, 64).values;
+  const Matrix<double> bt = normal<double>(make_key(9), 90, 64).values;  // used as b^T
+  const Matrix<double> b = bt.transpose();
+  for (int threads : {1, 2}) {
+    INFO("threads " << threads);
+    set_num_threads(threads);
+    for (const bool trans_b : {true, false}) {
+      INFO("trans_b " << trans_b);
+      // c = 2 (1 + a op(b)) on rows 37 .. 136; every other row keeps its 7.
+      Matrix<double> c = Matrix<double>::Constant(300, 90, 7.0);
+      int before_calls = 0, after_calls = 0;
+      detail::GemmBlock seen{};
+      const auto before = [&](const detail::GemmBlock& k) {
+        ++before_calls;
+        seen = k;
+        c.block(k.row, k.col, k.rows, k.cols).setOnes();
+      };
+      const auto after = [&](const detail::GemmBlock& k) {
+        ++after_calls;
+        c.block(k.row, k.col, k.rows, k.cols) *= 2.0;
+      };
+      if (trans_b)
+        detail::gemm_blocks<false, true>(a, bt, c, detail::RowSlice{37, 100}, before, after);
+      else
+        detail::gemm_blocks<false, false>(a, b, c, detail::RowSlice{37, 100}, before, after);
+      REQUIRE(before_calls == 1);
+      REQUIRE(after_calls == 1);
+      REQUIRE(seen.row == 37);
+      REQUIRE(seen.rows == 100);
+      REQUIRE(seen.col == 0);
+      REQUIRE(seen.cols == 90);
+      const Matrix<long double> want = (reference(a, false, bt, true).array() + 1.0L) * 2.0L;
+      CHECK(max_error<double>(c.middleRows(37, 100), want.middleRows(37, 100)) < 1e-12);
+      CHECK(c.topRows(37) == Matrix<double>::Constant(37, 90, 7.0));
+      CHECK(c.bottomRows(163) == Matrix<double>::Constant(163, 90, 7.0));
+      // An empty slice calls nothing and changes nothing.
+      const Matrix<double> kept = c;
+      detail::gemm_blocks<false, true>(a, bt, c, detail::RowSlice{5, 0}, before, after);
+      REQUIRE(before_calls == 1);
+      REQUIRE(c == kept);
+    }
+  }
+  set_num_threads(0);
+}
+
+TEST_CASE("for_row_slices gives each thread one aligned share of the rows, only for big batches", "[gemm]") {
+  const auto covered = [](Eigen::Index n) {
+    std::vector<int> hits(static_cast<std::size_t>(n), 0);
+    std::vector<detail::RowSlice> slices(8, detail::RowSlice{-1, -1});
+    const bool ran = detail::for_row_slices(n, [&](detail::RowSlice rows) {
+#ifdef _OPENMP
+      slices[static_cast<std::size_t>(omp_get_thread_num())] = rows;  // one slot per thread: no race
+#else
+      slices[0] = rows;
+#endif
+    });
+    for (const detail::RowSlice& s : slices)
+      if (s.count > 0) {
+        CHECK(s.first % 16 == 0);
+        for (Eigen::Index r = s.first; r < s.first + s.count; ++r) hits[static_cast<std::size_t>(r)] += 1;
+      }
+    return std::pair{ran, ran ? std::count(hits.begin(), hits.end(), 1) : Eigen::Index{0}};
+  };
+  set_num_threads(2);
+#ifdef _OPENMP
+  REQUIRE(covered(300) == std::pair<bool, Eigen::Index>{true, 300});  // 2 x 150 >= 2 x 128 rows
+  REQUIRE(covered(1024) == std::pair<bool, Eigen::Index>{true, 1024});
+  set_num_threads(3);
+  REQUIRE(covered(401) == std::pair<bool, Eigen::Index>{true, 401});  // 144 + 144 + 113
+#endif
+  set_num_threads(2);
+  REQUIRE(covered(255).first == false);  // under 128 rows per thread: the caller goes layer by layer
+  set_num_threads(1);
+  REQUIRE(covered(4096).first == false);
+  set_num_threads(0);
+  REQUIRE(detail::RowSlice{}.all());
+  REQUIRE_FALSE((detail::RowSlice{0, 0}.all()));
 }

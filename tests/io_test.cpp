@@ -215,7 +215,7 @@ TEST_CASE("add_tensors, save_checkpoint and assign_tensors store a Standardizer"
   REQUIRE_THROWS_WITH(ldm::assign_tensors(data, "", loaded), Contains("prefix must not be empty"));
 }
 
-TEST_CASE("save_models with ldm's models writes their options; load_checkpoint rebuilds them", "[io]") {
+TEST_CASE("save_models with ldm's models writes their options, load_checkpoint rebuilds them", "[io]") {
   TempDir dir("io_ldm_models");
   const std::string path = dir.file("ldm.safetensors");
   ldm::Options o{12, 4, 8, 2, 100};

@@ -267,3 +267,59 @@ TEST_CASE("layer passes give the same bits for 1, 2 and 3 threads", "[threads]")
     REQUIRE((more.dx - one.dx).cwiseAbs().maxCoeff() < 1e-3f);
   }
 }
+
+TEST_CASE("Dense, LayerNorm and SiLU passes on row slices give the rows of the whole pass") {
+  // Each pass once on every row, then again slice by slice (0-15, 16-39) into outputs the caller
+  // sized and filled with 99: each slice writes its rows and nothing else.
+  const Dense<double> first("first", 3, 5, make_key(1)), d("d", 5, 7, make_key(2));
+  LayerNorm<double> norm("norm", 5);
+  norm.weight << 1.5, -0.5, 2, 1, 0.25;
+  norm.bias << 0.1, 0.2, -0.3, 0, 1;
+  const Matrix<double> x0 = normal<double>(make_key(3), 40, 3).values;
+  const Matrix<double> residual = normal<double>(make_key(4), 40, 7).values;
+  const Matrix<double> dy = normal<double>(make_key(5), 40, 7).values;
+  Matrix<double> sig0, h0;
+  first.forward_silu(x0, sig0, h0);  // (40, 5): the input of d and what backward_input_silu needs
+  const detail::RowSlice head{0, 16}, tail{16, 24};
+  const auto by_slices = [&](Eigen::Index cols, auto&& pass) {
+    Matrix<double> out = Matrix<double>::Constant(40, cols, 99.0);
+    pass(out, head);
+    CHECK(out.bottomRows(24) == Matrix<double>::Constant(24, cols, 99.0));  // only its rows
+    pass(out, tail);
+    return out;
+  };
+  const auto same = [](const Matrix<double>& got, const Matrix<double>& want) {
+    REQUIRE(got.rows() == want.rows());
+    REQUIRE(got.cols() == want.cols());
+    CHECK((got - want).cwiseAbs().maxCoeff() < 1e-12);  // products: last bits may differ
+  };
+  Matrix<double> want, want_sig;
+  d.forward(h0, want);
+  same(by_slices(7, [&](Matrix<double>& y, detail::RowSlice r) { d.forward(h0, y, r); }), want);
+  d.forward_residual(h0, residual, want);
+  same(by_slices(7, [&](Matrix<double>& y, detail::RowSlice r) { d.forward_residual(h0, residual, y, r); }), want);
+  d.forward_silu(h0, want_sig, want);
+  Matrix<double> sig = Matrix<double>::Constant(40, 7, 99.0);
+  same(by_slices(7, [&](Matrix<double>& y, detail::RowSlice r) { d.forward_silu(h0, sig, y, r); }), want);
+  same(sig, want_sig);
+  d.backward_input(dy, want);
+  same(by_slices(5, [&](Matrix<double>& dx, detail::RowSlice r) { d.backward_input(dy, dx, r); }), want);
+  d.backward_input_silu(dy, sig0, h0, want);
+  same(by_slices(5, [&](Matrix<double>& da, detail::RowSlice r) { d.backward_input_silu(dy, sig0, h0, da, r); }),
+       want);
+  // backward_input_add adds onto what the rows held: 99 + dy W.
+  want = Matrix<double>::Constant(40, 5, 99.0);
+  d.backward_input_add(dy, want);
+  same(by_slices(5, [&](Matrix<double>& dx, detail::RowSlice r) { d.backward_input_add(dy, dx, r); }), want);
+  // Elementwise passes: the same bits.
+  silu_backward_saved(sig0, h0, dy.leftCols(5).eval(), want);
+  const Matrix<double> dy5 = dy.leftCols(5);
+  REQUIRE(by_slices(5, [&](Matrix<double>& dx, detail::RowSlice r) { silu_backward_saved(sig0, h0, dy5, dx, r); }) ==
+          want);
+  Vector<double> mean, rstd, mean_s = Vector<double>::Zero(40), rstd_s = Vector<double>::Zero(40);
+  norm.forward(h0, want, mean, rstd);
+  REQUIRE(by_slices(5, [&](Matrix<double>& y, detail::RowSlice r) { norm.forward(h0, y, mean_s, rstd_s, r); }) ==
+          want);
+  REQUIRE(mean_s == mean);
+  REQUIRE(rstd_s == rstd);
+}

@@ -186,7 +186,7 @@ TEST_CASE("FitRun: a run stopped in either phase and resumed ends bit-identical 
   }
 }
 
-TEST_CASE("FitRun: periodic checkpoints; resuming from the last one finishes the same run") {
+TEST_CASE("FitRun: periodic checkpoints, resuming from the last one finishes the same run") {
   const Matrix<float> rows = cluster_rows(make_key(13), 40);
   const std::string path = temp_path("periodic.safetensors");
   FitRun<float> whole(rows, tiny_fit(), make_key(14));

@@ -686,7 +686,9 @@ TEST_CASE("samplers reject bad options", "[samplers]") {
       {ldm::SamplerKind::ddpm, "ddpm_sample"},
       {ldm::SamplerKind::ddim, "ddim_sample"},
       {ldm::SamplerKind::dpmpp_2m, "dpmpp_2m_sample"}};
-  for (const auto& [kind, name] : kinds) {
+  for (const auto& entry : kinds) {
+    const ldm::SamplerKind kind = entry.first;  // not a structured binding: the lambda captures it
+    const char* name = entry.second;
     INFO(name);
     auto run = [&](ldm::SamplerOptions o) {
       o.kind = kind;

@@ -149,7 +149,7 @@ TEST_CASE("denoiser training on 2-D latents cuts the loss 2.5x in 400 steps", "[
   REQUIRE(last < first / 2.5);
 }
 
-TEST_CASE("the same key and data give bit-identical weights; another key does not") {
+TEST_CASE("the same key and data give bit-identical weights, another key does not") {
   const Matrix<float> data = plane_data(make_key(40), 64).cast<float>();
   const auto schedule = make_schedule<float>({.num_steps = 20});
   const auto run = [&](Key key) {

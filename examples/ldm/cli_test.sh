@@ -54,6 +54,11 @@ awk -F, 'NR > 1 { n++; if ($1 == "high" && $2 >= 6 && $3 <= 4) ok++ } END { exit
   || fail "--per-class 15 did not give 15 rows of each class: $(cut -d, -f1 per_class.csv | sort | uniq -c | tr '\n' ' ')"
 awk -F, 'NR > 1 && (($1 == "low") != ($2 < 5.5)) { bad++ } END { exit bad > 3 }' per_class.csv \
   || fail "per-class rows do not follow their class: $(sed -n 2,4p per_class.csv)"
+# eval reads a per-class file: its text label column is left out with --drop-column like the
+# numeric label column of data.csv.
+"$ldm" eval --real data.csv --synth per_class.csv --drop-column label --json --no-c2st > eval_per_class.json \
+  2> eval_per_class.err || fail "eval of a per-class file exited $?: $(cat eval_per_class.err)"
+grep -q '"rows_synth": 30' eval_per_class.json || fail "eval of a per-class file: $(cat eval_per_class.json)"
 
 # Bad input: exit status non-zero, one line on stderr naming the problem.
 expect_error() {  # expect_error PATTERN command...
@@ -76,6 +81,7 @@ expect_error "steps" "$ldm" sample --model model.safetensors -n 5 --steps 500 --
 expect_error "hidden_size must be even" "$ldm" train --data data.csv --drop-column label --out m.safetensors --hidden-size 15
 expect_error "differ" "$ldm" eval --real data.csv --synth s1.csv
 expect_error "no input file has that column" "$ldm" eval --real data.csv --synth s1.csv --drop-column nope
+expect_error "column 'label'.*not a number.*--drop-column" "$ldm" eval --real data.csv --synth per_class.csv --no-c2st
 expect_error "unknown\|extra\|not expected\|The following argument" "$ldm" train --data data.csv --out m.safetensors --bogus
 expect_error "threads" "$ldm" train --data data.csv --drop-column label --out m.safetensors --threads -1
 expect_error "unknown label 'medium'.*high, low" "$ldm" sample --model cond.safetensors -n 5 --label medium --out x.csv

@@ -124,20 +124,47 @@ void write_labelled_csv(const std::string& path, const std::vector<std::string>&
   file.commit();
 }
 
-// For eval: a generated file has no label column, so each file drops only the columns it has;
-// a name that no file has is still an error.
+// The names on the first line of a CSV text, as read_csv sees them.
+std::vector<std::string> csv_header(std::string_view text, const std::string& path) {
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // UTF-8 byte-order mark
+  std::vector<std::string> names;
+  bool first = true;
+  ldm::detail::split_csv(text, ',', ldm::CsvOptions{}.max_columns, path,
+                         [&](std::size_t, const std::vector<ldm::detail::CsvCell>& cells) {
+                           if (first)
+                             for (const ldm::detail::CsvCell& cell : cells) names.emplace_back(cell.text);
+                           first = false;
+                         });
+  return names;
+}
+
+// For eval. Each file drops only the --drop-column names it has (a generated file may have no
+// label column, or one of text labels: `sample --per-class` writes one), and a dropped column is
+// read as text, so it need not hold numbers. A name that no file has is an error; so is any
+// other column that is not numeric, with a hint to drop it.
 std::vector<ldm::CsvTable> read_tables(const std::vector<std::string>& paths, const std::vector<std::string>& drop) {
   std::vector<ldm::CsvTable> tables;
-  for (const std::string& path : paths) tables.push_back(ldm::read_csv(path));
-  for (const std::string& name : drop) {
-    bool found = false;
-    for (ldm::CsvTable& t : tables)
-      if (std::find(t.columns.begin(), t.columns.end(), name) != t.columns.end()) {
-        t = ldm::drop_columns(t, std::vector<std::string>{name});
-        found = true;
+  std::vector<bool> found(drop.size(), false);
+  for (const std::string& path : paths) {
+    ldm::CsvOptions options;
+    const std::string text = ldm::detail::read_whole_file(path, options);
+    const std::vector<std::string> names = csv_header(text, path);
+    for (std::size_t d = 0; d < drop.size(); ++d)
+      if (std::find(names.begin(), names.end(), drop[d]) != names.end()) {
+        options.text_columns.push_back(drop[d]);
+        found[d] = true;
       }
-    if (!found) throw std::invalid_argument("--drop-column " + name + ": no input file has that column");
+    try {
+      tables.push_back(ldm::parse_csv(text, path, options));
+    } catch (const std::runtime_error& e) {
+      // read_csv names the file, line and column; say how to leave a text column out.
+      if (std::string(e.what()).find("is not a number") == std::string::npos) throw;
+      throw std::runtime_error(std::string(e.what()) +
+                               " (eval compares numeric columns: leave a text column out with --drop-column NAME)");
+    }
   }
+  for (std::size_t d = 0; d < drop.size(); ++d)
+    if (!found[d]) throw std::invalid_argument("--drop-column " + drop[d] + ": no input file has that column");
   return tables;
 }
 

@@ -40,21 +40,33 @@ struct Decoder {
   // The training forward: fills ws. Checks shapes, not values (see Encoder::forward).
   void forward(const Matrix<S>& z, DecoderWorkspace<S>& ws) const {
     detail::require_cols("Decoder", "z", z, latent_size());
-    dec_dense_0.forward_silu(z, ws.sig0, ws.h0);
-    dec_dense_1.forward_silu(ws.h0, ws.sig1, ws.h1);
-    dec_output.forward(ws.h1, ws.out);
+    // Big batches: one parallel region, each thread through every layer on its own rows.
+    const Eigen::Index n = z.rows(), hidden = dec_dense_0.out_features();
+    for (Matrix<S>* m : {&ws.sig0, &ws.h0, &ws.sig1, &ws.h1}) m->resize(n, hidden);
+    ws.out.resize(n, input_size());
+    if (!detail::for_row_slices(n, [&](detail::RowSlice rows) { forward_layers(z, ws, rows); }))
+      forward_layers(z, ws, detail::RowSlice{});
   }
 
   // Given dL/dx_hat (B, input), adds parameter gradients into grad, returns dL/dz (ws.dz).
   const Matrix<S>& backward(const Matrix<S>& z, DecoderWorkspace<S>& ws, const Matrix<S>& d_out,
                             Decoder& grad) const {
     detail::require_same_shape("Decoder::backward", "d_out", d_out, "x_hat", ws.out);
+    // The input gradients first, row by row (on big batches one region, each thread on its own
+    // rows), then the weight gradients, which sum over all rows.
+    const Eigen::Index n = z.rows(), hidden = dec_dense_0.out_features();
+    ws.da.resize(n, hidden);
+    ws.dh.resize(n, hidden);
+    ws.dz.resize(n, latent_size());
+    const auto input_gradients = [&](detail::RowSlice rows) {
+      dec_output.backward_input_silu(d_out, ws.sig1, ws.h1, ws.da, rows);
+      dec_dense_1.backward_input_silu(ws.da, ws.sig0, ws.h0, ws.dh, rows);
+      dec_dense_0.backward_input(ws.dh, ws.dz, rows);
+    };
+    if (!detail::for_row_slices(n, input_gradients)) input_gradients(detail::RowSlice{});
     dec_output.backward(ws.h1, d_out, grad.dec_output);
-    dec_output.backward_input_silu(d_out, ws.sig1, ws.h1, ws.da);
     dec_dense_1.backward(ws.h0, ws.da, grad.dec_dense_1);
-    dec_dense_1.backward_input_silu(ws.da, ws.sig0, ws.h0, ws.dh);
     dec_dense_0.backward(z, ws.dh, grad.dec_dense_0);
-    dec_dense_0.backward_input(ws.dh, ws.dz);
     return ws.dz;
   }
 
@@ -68,6 +80,14 @@ struct Decoder {
   void visit(F&& f) { visit_each(f, *this); }
   template <class F>
   void visit(F&& f) const { visit_each(f, *this); }
+
+ private:
+  // The forward on the given rows (see Dense's RowSlice); ws sized.
+  void forward_layers(const Matrix<S>& z, DecoderWorkspace<S>& ws, detail::RowSlice rows) const {
+    dec_dense_0.forward_silu(z, ws.sig0, ws.h0, rows);
+    dec_dense_1.forward_silu(ws.h0, ws.sig1, ws.h1, rows);
+    dec_output.forward(ws.h1, ws.out, rows);
+  }
 };
 
 }  // namespace ldm

@@ -152,15 +152,39 @@ struct Denoiser {
     ws.h.resize(n_blocks + 1);
     ws.blocks.resize(n_blocks);
     time_path(t, ws);
-    z_proj.forward_residual(z_t, ws.temb, ws.h[0]);  // h0 = z_proj(z_t) + SiLU(time_mlp_1(emb))
-    for (std::size_t i = 0; i < n_blocks; ++i) {
+    // Big batches: one parallel region, each thread through every layer on its own rows (rows
+    // are independent here); else layer by layer, each product threaded.
+    const Eigen::Index n = z_t.rows(), width = hidden_size();
+    for (std::size_t i = 0; i <= n_blocks; ++i) ws.h[i].resize(n, width);
+    for (BlockActivations<S>& act : ws.blocks) {
+      act.n.resize(n, width);
+      act.mean.resize(n);
+      act.rstd.resize(n);
+      act.sig.resize(n, 4 * width);
+      act.s.resize(n, 4 * width);
+    }
+    ws.out.resize(n, latent_size());
+    if (!detail::for_row_slices(n, [&](detail::RowSlice rows) { forward_layers(z_t, ws, rows); }))
+      forward_layers(z_t, ws, detail::RowSlice{});
+  }
+
+  // Everything after the time path, on the given rows (see Dense's RowSlice); ws sized.
+  void forward_layers(const Matrix<S>& z_t, DenoiserWorkspace<S>& ws, detail::RowSlice rows) const {
+    if (ws.time_rows_pending) {  // rows share one t: each gets the one row time_path computed
+      if (rows.all())
+        ws.temb.rowwise() = ws.temb_one.row(0);
+      else
+        ws.temb.middleRows(rows.first, rows.count).rowwise() = ws.temb_one.row(0);
+    }
+    z_proj.forward_residual(z_t, ws.temb, ws.h[0], rows);  // h0 = z_proj(z_t) + SiLU(time_mlp_1(emb))
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
       const ResidualBlock<S>& block = blocks[i];
       BlockActivations<S>& act = ws.blocks[i];
-      block.norm.forward(ws.h[i], act.n, act.mean, act.rstd);
-      block.up.forward_silu(act.n, act.sig, act.s);
-      block.down.forward_residual(act.s, ws.h[i], ws.h[i + 1]);  // h + down(SiLU(up(norm(h))))
+      block.norm.forward(ws.h[i], act.n, act.mean, act.rstd, rows);
+      block.up.forward_silu(act.n, act.sig, act.s, rows);
+      block.down.forward_residual(act.s, ws.h[i], ws.h[i + 1], rows);  // h + down(SiLU(up(norm(h))))
     }
-    noise_pred.forward(ws.h[n_blocks], ws.out);
+    noise_pred.forward(ws.h[blocks.size()], ws.out, rows);
   }
 
  public:
@@ -179,13 +203,22 @@ struct Denoiser {
     const std::size_t n_blocks = blocks.size();
     noise_pred.backward(ws.h[n_blocks], d_out, grad.noise_pred);
     noise_pred.backward_input(d_out, ws.dh);  // dh: gradient of the residual stream
+    const Eigen::Index n = d_out.rows(), width = hidden_size();
+    ws.du.resize(n, 4 * width);
+    ws.dn.resize(n, width);
     for (std::size_t i = n_blocks; i-- > 0;) {
       const ResidualBlock<S>& block = blocks[i];
       BlockActivations<S>& act = ws.blocks[i];
+      // The input gradients first, row by row (through down and the SiLU, then up): on big
+      // batches one region, each thread on its own rows; then the weight gradients, which sum
+      // over all rows (dh is still this block's output gradient until backward_add below).
+      const auto input_gradients = [&](detail::RowSlice rows) {
+        block.down.backward_input_silu(ws.dh, act.sig, act.s, ws.du, rows);
+        block.up.backward_input(ws.du, ws.dn, rows);
+      };
+      if (!detail::for_row_slices(n, input_gradients)) input_gradients(detail::RowSlice{});
       block.down.backward(act.s, ws.dh, grad.blocks[i].down);
-      block.down.backward_input_silu(ws.dh, act.sig, act.s, ws.du);  // through down and the SiLU
       block.up.backward(act.n, ws.du, grad.blocks[i].up);
-      block.up.backward_input(ws.du, ws.dn);
       // the skip connection passes dh through unchanged; the norm's input gradient adds onto it
       block.norm.backward_add(ws.h[i], act.mean, act.rstd, ws.dn, grad.blocks[i].norm, ws.dh);
     }
@@ -255,14 +288,17 @@ struct Denoiser {
       ws.emb_one = ws.emb_table.row(t(0));
       time_mlp_1.forward(ws.emb_one, ws.a_t_one);
       silu_forward(ws.a_t_one, ws.temb_one);
-      ws.temb = ws.temb_one.replicate(n, 1);  // a sampling step: emb and a_t only if backward asks
-      ws.time_rows_pending = true;
+      ws.temb.resize(n, width);  // its rows are filled by forward_layers, each thread its own
+      ws.time_rows_pending = true;  // a sampling step: emb and a_t only if backward asks
       return;
     }
     ws.emb.resize(n, width);
-    for (Eigen::Index b = 0; b < n; ++b) ws.emb.row(b) = ws.emb_table.row(t(b));
-    if (labelled)
-      for (Eigen::Index b = 0; b < n; ++b) ws.emb.row(b) += label_embed.row(ws.labels(b));
+    detail::parallel_for(n, detail::row_grain(width), [&](Eigen::Index first, Eigen::Index count) {
+      for (Eigen::Index b = first; b < first + count; ++b) {
+        ws.emb.row(b) = ws.emb_table.row(t(b));
+        if (labelled) ws.emb.row(b) += label_embed.row(ws.labels(b));
+      }
+    });
     time_mlp_1.forward(ws.emb, ws.a_t);
     silu_forward(ws.a_t, ws.temb);
   }

@@ -51,10 +51,13 @@ struct Encoder {
   // not values: a NaN flows through to the loss, which the trainers check once per step.
   void forward(const Matrix<S>& x, EncoderWorkspace<S>& ws) const {
     detail::require_cols("Encoder", "x", x, input_size());
-    enc_dense_0.forward_silu(x, ws.sig0, ws.h0);
-    enc_dense_1.forward_silu(ws.h0, ws.sig1, ws.h1);
-    enc_mu.forward(ws.h1, ws.out.mu);
-    enc_log_var.forward(ws.h1, ws.out.log_var);
+    // Big batches: one parallel region, each thread through every layer on its own rows.
+    const Eigen::Index n = x.rows(), hidden = enc_dense_0.out_features();
+    for (Matrix<S>* m : {&ws.sig0, &ws.h0, &ws.sig1, &ws.h1}) m->resize(n, hidden);
+    ws.out.mu.resize(n, latent_size());
+    ws.out.log_var.resize(n, latent_size());
+    if (!detail::for_row_slices(n, [&](detail::RowSlice rows) { forward_layers(x, ws, rows); }))
+      forward_layers(x, ws, detail::RowSlice{});
   }
 
   // Given dL/dmu and dL/dlog_var (B, latent), adds the parameter gradients into grad and
@@ -72,13 +75,22 @@ struct Encoder {
                        const Matrix<S>& d_log_var, Encoder& grad) const {
     detail::require_same_shape("Encoder::backward", "d_mu", d_mu, "mu", ws.out.mu);
     detail::require_same_shape("Encoder::backward", "d_log_var", d_log_var, "log_var", ws.out.log_var);
+    // The input gradients first, row by row (on big batches one region, each thread on its own
+    // rows): da = dL/d(pre-activation of enc_dense_1), then dh = dL/d(that of enc_dense_0);
+    // then the weight gradients, which sum over all rows.
+    const Eigen::Index n = x.rows(), hidden = enc_dense_0.out_features();
+    ws.dh.resize(n, hidden);
+    ws.da.resize(n, hidden);
+    const auto input_gradients = [&](detail::RowSlice rows) {
+      enc_mu.backward_input(d_mu, ws.dh, rows);  // dL/dh1
+      enc_log_var.backward_input_add(d_log_var, ws.dh, rows);
+      silu_backward_saved(ws.sig1, ws.h1, ws.dh, ws.da, rows);
+      enc_dense_1.backward_input_silu(ws.da, ws.sig0, ws.h0, ws.dh, rows);
+    };
+    if (!detail::for_row_slices(n, input_gradients)) input_gradients(detail::RowSlice{});
     enc_mu.backward(ws.h1, d_mu, grad.enc_mu);
     enc_log_var.backward(ws.h1, d_log_var, grad.enc_log_var);
-    enc_mu.backward_input(d_mu, ws.dh);
-    enc_log_var.backward_input_add(d_log_var, ws.dh);
-    silu_backward_saved(ws.sig1, ws.h1, ws.dh, ws.da);
     enc_dense_1.backward(ws.h0, ws.da, grad.enc_dense_1);
-    enc_dense_1.backward_input_silu(ws.da, ws.sig0, ws.h0, ws.dh);
     enc_dense_0.backward(x, ws.dh, grad.enc_dense_0);
   }
 
@@ -93,6 +105,15 @@ struct Encoder {
   void visit(F&& f) { visit_each(f, *this); }
   template <class F>
   void visit(F&& f) const { visit_each(f, *this); }
+
+ private:
+  // The forward on the given rows (see Dense's RowSlice); ws sized.
+  void forward_layers(const Matrix<S>& x, EncoderWorkspace<S>& ws, detail::RowSlice rows) const {
+    enc_dense_0.forward_silu(x, ws.sig0, ws.h0, rows);
+    enc_dense_1.forward_silu(ws.h0, ws.sig1, ws.h1, rows);
+    enc_mu.forward(ws.h1, ws.out.mu, rows);
+    enc_log_var.forward(ws.h1, ws.out.log_var, rows);
+  }
 };
 
 }  // namespace ldm

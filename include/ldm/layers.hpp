@@ -52,23 +52,31 @@ struct Dense {
   Eigen::Index in_features() const { return weight.cols(); }
   Eigen::Index out_features() const { return weight.rows(); }
 
+  // The forward and input-gradient passes below take an optional detail::RowSlice: with one,
+  // they compute only those rows of their output, on the calling thread, into outputs the
+  // caller has sized and checked (a model running each thread through all layers on its own
+  // rows, see detail::for_row_slices).
+
   // y (B, out) = x (B, in) W^T + b. Each thread writes the bias into its block of y and adds its
   // part of the product onto it (PyTorch's addmm), so y is written once, while in that cache.
-  void forward(const Matrix<S>& x, Matrix<S>& y) const {
-    y.resize(x.rows(), out_features());
-    detail::gemm_blocks<false, true>(x, weight, y, [&](const detail::GemmBlock& k) {
+  void forward(const Matrix<S>& x, Matrix<S>& y, detail::RowSlice rows = {}) const {
+    if (rows.all()) y.resize(x.rows(), out_features());
+    detail::gemm_blocks<false, true>(x, weight, y, rows, [&](const detail::GemmBlock& k) {
       y.block(k.row, k.col, k.rows, k.cols).rowwise() = bias.segment(k.col, k.cols).transpose();
     }, detail::NoBlockWork{});
   }
 
   // y (B, out) = residual (B, out) + x W^T + b: a layer on a skip connection, in one pass.
-  void forward_residual(const Matrix<S>& x, const Matrix<S>& residual, Matrix<S>& y) const {
-    if (residual.rows() != x.rows() || residual.cols() != out_features())
-      throw std::invalid_argument(detail::concat("Dense::forward_residual: residual is ", residual.rows(), "x",
-                                                 residual.cols(), " but the output is ", x.rows(), "x",
-                                                 out_features()));
-    y.resize(residual.rows(), residual.cols());
-    detail::gemm_blocks<false, true>(x, weight, y, [&](const detail::GemmBlock& k) {
+  void forward_residual(const Matrix<S>& x, const Matrix<S>& residual, Matrix<S>& y,
+                        detail::RowSlice rows = {}) const {
+    if (rows.all()) {
+      if (residual.rows() != x.rows() || residual.cols() != out_features())
+        throw std::invalid_argument(detail::concat("Dense::forward_residual: residual is ", residual.rows(), "x",
+                                                   residual.cols(), " but the output is ", x.rows(), "x",
+                                                   out_features()));
+      y.resize(residual.rows(), residual.cols());
+    }
+    detail::gemm_blocks<false, true>(x, weight, y, rows, [&](const detail::GemmBlock& k) {
       y.block(k.row, k.col, k.rows, k.cols) =
           residual.block(k.row, k.col, k.rows, k.cols).rowwise() + bias.segment(k.col, k.cols).transpose();
     }, detail::NoBlockWork{});
@@ -78,10 +86,12 @@ struct Dense {
   // backward_input_silu of the next layer needs (SiLU'(a) = sig + y (1 - sig)), so the backward
   // pass computes no exp. The activation is applied by the thread that computed the block, while
   // it is in cache, inside the product's parallel region.
-  void forward_silu(const Matrix<S>& x, Matrix<S>& sig, Matrix<S>& y) const {
-    sig.resize(x.rows(), out_features());
-    y.resize(x.rows(), out_features());
-    detail::gemm_blocks<false, true>(x, weight, sig, [&](const detail::GemmBlock& k) {
+  void forward_silu(const Matrix<S>& x, Matrix<S>& sig, Matrix<S>& y, detail::RowSlice rows = {}) const {
+    if (rows.all()) {
+      sig.resize(x.rows(), out_features());
+      y.resize(x.rows(), out_features());
+    }
+    detail::gemm_blocks<false, true>(x, weight, sig, rows, [&](const detail::GemmBlock& k) {
       sig.block(k.row, k.col, k.rows, k.cols).rowwise() = bias.segment(k.col, k.cols).transpose();
     }, [&](const detail::GemmBlock& k) {
       for (Eigen::Index r = k.row; r < k.row + k.rows; ++r) {  // a row segment at a time, in L1
@@ -106,17 +116,30 @@ struct Dense {
   }
 
   // dx (B, in) = dy W
-  void backward_input(const Matrix<S>& dy, Matrix<S>& dx) const { detail::gemm<false, false>(dy, weight, dx, false); }
+  void backward_input(const Matrix<S>& dy, Matrix<S>& dx, detail::RowSlice rows = {}) const {
+    if (rows.all()) {
+      detail::gemm<false, false>(dy, weight, dx, false);
+      return;
+    }
+    detail::gemm_blocks<false, false>(dy, weight, dx, rows, [&](const detail::GemmBlock& k) {
+      dx.block(k.row, k.col, k.rows, k.cols).setZero();
+    }, detail::NoBlockWork{});
+  }
   // dx (B, in) += dy W, for an input that feeds two layers
-  void backward_input_add(const Matrix<S>& dy, Matrix<S>& dx) const { detail::gemm<false, false>(dy, weight, dx, true); }
+  void backward_input_add(const Matrix<S>& dy, Matrix<S>& dx, detail::RowSlice rows = {}) const {
+    detail::gemm_blocks<false, false>(dy, weight, dx, rows, detail::NoBlockWork{}, detail::NoBlockWork{});
+  }
 
   // da (B, in) = (dy W) * SiLU'(a) for a layer whose input was y = SiLU(a) from forward_silu (sig
   // and y from it): the gradient through this layer and the activation before it, in one region.
-  void backward_input_silu(const Matrix<S>& dy, const Matrix<S>& sig, const Matrix<S>& y, Matrix<S>& da) const {
-    detail::require_same_shape("Dense::backward_input_silu", "sig", sig, "y", y);
-    da.resize(dy.rows(), in_features());
-    detail::require_same_shape("Dense::backward_input_silu", "sig", sig, "the input gradient", da);
-    detail::gemm_blocks<false, false>(dy, weight, da, [&](const detail::GemmBlock& k) {
+  void backward_input_silu(const Matrix<S>& dy, const Matrix<S>& sig, const Matrix<S>& y, Matrix<S>& da,
+                           detail::RowSlice rows = {}) const {
+    if (rows.all()) {
+      detail::require_same_shape("Dense::backward_input_silu", "sig", sig, "y", y);
+      da.resize(dy.rows(), in_features());
+      detail::require_same_shape("Dense::backward_input_silu", "sig", sig, "the input gradient", da);
+    }
+    detail::gemm_blocks<false, false>(dy, weight, da, rows, [&](const detail::GemmBlock& k) {
       da.block(k.row, k.col, k.rows, k.cols).setZero();
     }, [&](const detail::GemmBlock& k) {
       for (Eigen::Index r = k.row; r < k.row + k.rows; ++r) {
@@ -165,16 +188,23 @@ void silu_backward(const Matrix<S>& x, const Matrix<S>& dy, Matrix<S>& dx) {
 
 // dx = dy * SiLU'(a) from what Dense::forward_silu saved: sig = sigmoid(a) and y = SiLU(a) =
 // a sig, since SiLU'(a) = sig + a sig (1 - sig) = sig + y (1 - sig). No exp, unlike silu_backward.
+// With a detail::RowSlice, those rows only, on the calling thread, into a dx sized by the caller.
 template <class S>
-void silu_backward_saved(const Matrix<S>& sig, const Matrix<S>& y, const Matrix<S>& dy, Matrix<S>& dx) {
-  detail::require_same_shape("silu_backward_saved", "sig", sig, "y", y);
-  detail::require_same_shape("silu_backward_saved", "dy", dy, "y", y);
-  dx.resize(y.rows(), y.cols());
-  detail::parallel_for(y.rows(), detail::row_grain(y.cols()), [&](Eigen::Index first, Eigen::Index count) {
+void silu_backward_saved(const Matrix<S>& sig, const Matrix<S>& y, const Matrix<S>& dy, Matrix<S>& dx,
+                         detail::RowSlice rows = {}) {
+  const auto rows_of = [&](Eigen::Index first, Eigen::Index count) {
     const auto s = sig.middleRows(first, count).array();
     dx.middleRows(first, count).array() =
         dy.middleRows(first, count).array() * (s + y.middleRows(first, count).array() * (S(1) - s));
-  });
+  };
+  if (!rows.all()) {
+    rows_of(rows.first, rows.count);
+    return;
+  }
+  detail::require_same_shape("silu_backward_saved", "sig", sig, "y", y);
+  detail::require_same_shape("silu_backward_saved", "dy", dy, "y", y);
+  dx.resize(y.rows(), y.cols());
+  detail::parallel_for(y.rows(), detail::row_grain(y.cols()), rows_of);
 }
 
 // Layer normalisation over the features of each row (Ba et al. 2016), PyTorch's nn.LayerNorm:
@@ -191,23 +221,20 @@ struct LayerNorm {
       : weight_name(name + ".weight"), bias_name(name + ".bias"),
         weight(Vector<S>::Ones(dim)), bias(Vector<S>::Zero(dim)) {}
 
-  // y (B, D) = (x - mean) * rstd * w + b; saves mean (B) and rstd (B) for backward.
-  void forward(const Matrix<S>& x, Matrix<S>& y, Vector<S>& mean, Vector<S>& rstd) const {
+  // y (B, D) = (x - mean) * rstd * w + b; saves mean (B) and rstd (B) for backward. With a
+  // RowSlice, those rows only, on the calling thread, into y, mean and rstd sized by the caller.
+  void forward(const Matrix<S>& x, Matrix<S>& y, Vector<S>& mean, Vector<S>& rstd,
+               detail::RowSlice rows = {}) const {
+    if (!rows.all()) {
+      forward_rows(x, y, mean, rstd, rows.first, rows.count);
+      return;
+    }
     const Eigen::Index n = x.rows();
-    const S inv_dim = S(1) / static_cast<S>(x.cols());
     y.resize(n, x.cols());
     mean.resize(n);
     rstd.resize(n);
     detail::parallel_for(n, detail::row_grain(x.cols()), [&](Eigen::Index first, Eigen::Index count) {
-      for (Eigen::Index r = first; r < first + count; ++r) {
-        const auto row = x.row(r).array();
-        const S m = row.sum() * inv_dim;
-        const S var = (row - m).square().sum() * inv_dim;
-        const S rs = S(1) / std::sqrt(var + static_cast<S>(eps));
-        mean(r) = m;
-        rstd(r) = rs;
-        y.row(r).array() = (row - m) * rs * weight.transpose().array() + bias.transpose().array();
-      }
+      forward_rows(x, y, mean, rstd, first, count);
     });
   }
 
@@ -229,6 +256,20 @@ struct LayerNorm {
   }
 
  private:
+  void forward_rows(const Matrix<S>& x, Matrix<S>& y, Vector<S>& mean, Vector<S>& rstd, Eigen::Index first,
+                    Eigen::Index count) const {
+    const S inv_dim = S(1) / static_cast<S>(x.cols());
+    for (Eigen::Index r = first; r < first + count; ++r) {
+      const auto row = x.row(r).array();
+      const S m = row.sum() * inv_dim;
+      const S var = (row - m).square().sum() * inv_dim;
+      const S rs = S(1) / std::sqrt(var + static_cast<S>(eps));
+      mean(r) = m;
+      rstd(r) = rs;
+      y.row(r).array() = (row - m) * rs * weight.transpose().array() + bias.transpose().array();
+    }
+  }
+
   // One parallel region: each thread takes a share of the rows of dx (independent rows) and a
   // share of the columns of dw and db, summed over the rows one after another in a fixed order,
   // so every value is the same for any thread count.

@@ -12,6 +12,7 @@
 #include <ldm/samplers.hpp>
 #include <ldm/schedule.hpp>
 #include <ldm/standardizer.hpp>
+#include <ldm/threads.hpp>
 #include <ldm/vae.hpp>
 
 #include <chrono>
@@ -91,7 +92,9 @@ namespace detail {
 template <class S>
 void gather_rows(const Matrix<S>& from, std::span<const std::uint32_t> rows, Matrix<S>& to) {
   to.resize(static_cast<Eigen::Index>(rows.size()), from.cols());
-  for (std::size_t i = 0; i < rows.size(); ++i) to.row(static_cast<Eigen::Index>(i)) = from.row(rows[i]);
+  parallel_for(to.rows(), row_grain(to.cols()), [&](Eigen::Index first, Eigen::Index count) {
+    for (Eigen::Index i = first; i < first + count; ++i) to.row(i) = from.row(rows[static_cast<std::size_t>(i)]);
+  });
 }
 
 inline void require_finite_loss(const char* phase, long long step, double loss) {
@@ -144,6 +147,7 @@ struct VaeBuffers {
   EncoderWorkspace<S> encoder;
   DecoderWorkspace<S> decoder;
   Matrix<S> eps, z, d_out, d_mu, d_log_var;
+  Vector<S> row_squares;  // (B): each row's sum of squared reconstruction errors
 };
 
 // Loss = mean((x_hat - x)^2) + kl_weight * KL for one batch x, with z = mu + sigma eps and eps
@@ -158,12 +162,22 @@ VaeLoss vae_loss_and_gradient(const Encoder<S>& encoder, const Decoder<S>& decod
   const Matrix<S>& log_var = b.encoder.out.log_var;
   reparameterize_into(mu, log_var, noise_key, b.eps, b.z);
   decoder.forward(b.z, b.decoder);
-  b.d_out = b.decoder.out - x;
+  // d mean((x_hat - x)^2) / d x_hat = 2 (x_hat - x) / size, one pass per row while it is in
+  // cache, rows in parallel; the rows' sums of squares are added in row order (any thread count).
+  const S grad_scale = S(2) / static_cast<S>(x.size());
+  b.d_out.resize(x.rows(), x.cols());
+  b.row_squares.resize(x.rows());
+  detail::parallel_for(x.rows(), detail::row_grain(x.cols()), [&](Eigen::Index first, Eigen::Index count) {
+    for (Eigen::Index r = first; r < first + count; ++r) {
+      b.d_out.row(r) = b.decoder.out.row(r) - x.row(r);
+      b.row_squares(r) = b.d_out.row(r).squaredNorm();
+      b.d_out.row(r) *= grad_scale;
+    }
+  });
   VaeLoss loss;
-  loss.reconstruction = static_cast<double>(b.d_out.squaredNorm()) / static_cast<double>(x.size());
+  loss.reconstruction = static_cast<double>(b.row_squares.sum()) / static_cast<double>(x.size());
   loss.kl = static_cast<double>(kl_divergence(mu, log_var));
   loss.total = loss.reconstruction + kl_weight * loss.kl;
-  b.d_out *= S(2) / static_cast<S>(x.size());  // d mean((x_hat - x)^2) / d x_hat
   const Matrix<S>& dz = decoder.backward(b.z, b.decoder, b.d_out, decoder_grad);
   b.d_mu.setZero(mu.rows(), mu.cols());
   b.d_log_var.setZero(mu.rows(), mu.cols());

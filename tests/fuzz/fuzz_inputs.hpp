@@ -104,7 +104,8 @@ struct CheckpointResult {
 
 // The input as a checkpoint: read, the metadata parsers (options, schedule, format version),
 // load_checkpoint; then, written to a file, LatentDiffusion<float>::load (kind, column names,
-// latent bound, scalings) and, if it loads, sampling 2 rows with 2 DDIM steps.
+// latent bound, scalings, class names) and, if it loads, sampling 2 rows with 2 DDIM steps (and,
+// for a conditional model, 2 rows of its first class).
 inline CheckpointResult checkpoint_input(std::string_view input) {
   CheckpointResult result;
   ldm::SafetensorsData data;
@@ -121,6 +122,7 @@ inline CheckpointResult checkpoint_input(std::string_view input) {
     ldm::SampleOptions options;
     options.sampler.num_steps = 2;
     (void)model.sample(2, options, ldm::make_key(1));
+    if (!model.class_names.empty()) (void)model.sample(2, model.class_names.front(), options, ldm::make_key(1));
   });
   return result;
 }

@@ -105,6 +105,13 @@ void checkpoint_seeds(const fs::path& dir, const fs::path& scratch) {
   run.run([](const ldm::Progress& p) { return !(std::string(p.phase) == "denoiser"); }, 0, path);
   write_file(dir / "valid_fit_checkpoint", read_file(path));
 
+  // The same rows trained with labels: a conditional pipeline, whose metadata holds the class
+  // names and whose denoiser has label_embed.weight [3 classes + 1, hidden 4].
+  const std::vector<std::string> labels{"cat", "dog", "cat", "bird"};
+  const auto conditional = ldm::LatentDiffusion<float>::fit(rows, labels, fit, ldm::make_key(7), {}, {"a", "b", "c"});
+  conditional.save(path);
+  write_file(dir / "valid_pipeline_conditional", read_file(path));
+
   // The models alone, as save_models writes them (no kind): load_checkpoint reads it.
   ldm::save_models(path, model.encoder, model.decoder, model.denoiser);
   write_file(dir / "valid_models_only", read_file(path));
