@@ -109,6 +109,27 @@ struct AllowAtExit {
 const ldm::Options kOptions{.input_size = 300, .latent_size = 16, .hidden_size = 64, .num_layers = 2,
                             .num_steps = 40};
 
+// Allocations made by 8 steps of a trainer after 2 warm-up steps (which size its buffers).
+template <class Trainer>
+Counts steady_steps(Trainer& trainer) {
+  trainer.step();
+  trainer.step();
+  const Counts c = start();
+  for (int i = 0; i < 8; ++i) trainer.step();
+  return since(c);
+}
+
+// 96 latents for the denoiser trainers, drawn from q(z|x): random means, log_var -1, unscaled.
+ldm::LatentSet<float> posterior_latents() {
+  ldm::LatentSet<float> latents;
+  latents.mu = ldm::normal<float>(ldm::make_key(4), 96, kOptions.latent_size).values;
+  latents.log_var = ldm::Matrix<float>::Constant(96, kOptions.latent_size, -1.0f);
+  latents.source = ldm::LatentSource::posterior_sample;
+  latents.scaling.mean = ldm::Vector<float>::Zero(kOptions.latent_size);
+  latents.scaling.scale = ldm::Vector<float>::Ones(kOptions.latent_size);
+  return latents;
+}
+
 }  // namespace
 
 TEST_CASE("the counters see allocations", "[alloc]") {
@@ -136,11 +157,7 @@ TEST_CASE("training and sampling steps allocate nothing after warm-up", "[alloc]
     ldm::VaeTrainer<float> trainer(encoder, decoder, data,
                                    {.steps = 100, .batch_size = 32, .kl_weight = 1e-3, .clip_grad_norm = 1.0},
                                    ldm::make_key(3));
-    trainer.step();
-    trainer.step();
-    const Counts c = start();
-    for (int i = 0; i < 8; ++i) trainer.step();  // crosses two epochs (3 batches each)
-    const Counts d = since(c);
+    const Counts d = steady_steps(trainer);  // crosses two epochs (3 batches each)
     CHECK(d.operator_new == 0);
     CHECK(d.eigen == 0);
     REQUIRE(trainer.steps_done() == 10);
@@ -189,22 +206,13 @@ TEST_CASE("training and sampling steps allocate nothing after warm-up", "[alloc]
   }
 
   SECTION("DenoiserTrainer::step with EMA and clipping, latents drawn from q(z|x)") {
-    ldm::LatentSet<float> latents;
-    latents.mu = ldm::normal<float>(ldm::make_key(4), 96, kOptions.latent_size).values;
-    latents.log_var = ldm::Matrix<float>::Constant(96, kOptions.latent_size, -1.0f);
-    latents.source = ldm::LatentSource::posterior_sample;
-    latents.scaling.mean = ldm::Vector<float>::Zero(kOptions.latent_size);
-    latents.scaling.scale = ldm::Vector<float>::Ones(kOptions.latent_size);
+    ldm::LatentSet<float> latents = posterior_latents();
     ldm::DenoiserTrainer<float> trainer(denoiser, latents, schedule,
                                         {.steps = 100, .batch_size = 32, .clip_grad_norm = 1.0,
                                          .min_snr_gamma = 5.0, .ema_decay = 0.999},
                                         ldm::make_key(5));
     REQUIRE(trainer.ema_average() != nullptr);
-    trainer.step();
-    trainer.step();
-    const Counts c = start();
-    for (int i = 0; i < 8; ++i) trainer.step();
-    const Counts d = since(c);
+    const Counts d = steady_steps(trainer);
     CHECK(d.operator_new == 0);
     CHECK(d.eigen == 0);
   }
@@ -213,22 +221,13 @@ TEST_CASE("training and sampling steps allocate nothing after warm-up", "[alloc]
     ldm::Options conditional = kOptions;
     conditional.num_classes = 3;
     ldm::Denoiser<float> labelled = std::get<2>(ldm::build<float>(conditional, ldm::make_key(1)));
-    ldm::LatentSet<float> latents;
-    latents.mu = ldm::normal<float>(ldm::make_key(4), 96, kOptions.latent_size).values;
-    latents.log_var = ldm::Matrix<float>::Constant(96, kOptions.latent_size, -1.0f);
-    latents.source = ldm::LatentSource::posterior_sample;
-    latents.scaling.mean = ldm::Vector<float>::Zero(kOptions.latent_size);
-    latents.scaling.scale = ldm::Vector<float>::Ones(kOptions.latent_size);
+    ldm::LatentSet<float> latents = posterior_latents();
     latents.labels = Eigen::VectorXi::LinSpaced(96, 0, 95).unaryExpr([](int i) { return i % 3; });
     ldm::DenoiserTrainer<float> trainer(labelled, latents, schedule,
                                         {.steps = 100, .batch_size = 32, .clip_grad_norm = 1.0, .ema_decay = 0.999,
                                          .label_dropout = 0.1},
                                         ldm::make_key(5));
-    trainer.step();
-    trainer.step();
-    const Counts c = start();
-    for (int i = 0; i < 8; ++i) trainer.step();
-    const Counts d = since(c);
+    const Counts d = steady_steps(trainer);
     CHECK(d.operator_new == 0);
     CHECK(d.eigen == 0);
   }

@@ -8,6 +8,7 @@
 #include <ldm/train.hpp>
 
 #include "gradcheck.hpp"
+#include "same_model.hpp"
 
 #include <cmath>
 #include <filesystem>
@@ -399,15 +400,6 @@ FitOptions tiny_conditional_fit() {
   return o;
 }
 
-bool same_weights(const LatentDiffusion<float>& a, const LatentDiffusion<float>& b) {
-  bool same = true;
-  const auto compare = [&](const std::string&, const auto& x, const auto& y) { same = same && x == y; };
-  visit_together(compare, a.encoder, b.encoder);
-  visit_together(compare, a.decoder, b.decoder);
-  visit_together(compare, a.denoiser, b.denoiser);
-  return same;
-}
-
 }  // namespace
 
 TEST_CASE("LatentDiffusion with labels: classes, sampling by label, per class, save and load") {
@@ -439,7 +431,7 @@ TEST_CASE("LatentDiffusion with labels: classes, sampling by label, per class, s
   const auto loaded = LatentDiffusion<float>::load(path);
   REQUIRE(loaded.class_names == model.class_names);
   REQUIRE(loaded.options.num_classes == 3);
-  REQUIRE(same_weights(loaded, model));
+  REQUIRE(ldm_test::same_model(loaded, model));
   REQUIRE(loaded.sample(5, "mid", options, make_key(3)).values == mid);
 
   // Class names that do not match num_classes are refused.
@@ -495,7 +487,7 @@ TEST_CASE("FitRun with labels: stopped and resumed it ends bit-identical, other 
   second.resume(path);
   REQUIRE(second.step() == 17);
   REQUIRE(second.run());
-  REQUIRE(same_weights(second.model(), whole.model()));
+  REQUIRE(ldm_test::same_model(second.model(), whole.model()));
   REQUIRE(second.model().class_names == whole.model().class_names);
 
   std::vector<std::string> swapped = data.labels;

@@ -2,6 +2,8 @@
 
 #include <ldm/pipeline.hpp>
 
+#include "same_model.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -150,15 +152,6 @@ FitOptions tiny_fit() {
   return o;
 }
 
-bool same_weights(const LatentDiffusion<float>& a, const LatentDiffusion<float>& b) {
-  bool same = true;
-  const auto compare = [&](const std::string&, const auto& x, const auto& y) { same = same && x == y; };
-  visit_together(compare, a.encoder, b.encoder);
-  visit_together(compare, a.decoder, b.decoder);
-  visit_together(compare, a.denoiser, b.denoiser);
-  return same && a.latent_scaling.mean == b.latent_scaling.mean && a.latent_bound == b.latent_bound;
-}
-
 }  // namespace
 
 TEST_CASE("FitRun: a run stopped in either phase and resumed ends bit-identical to one run") {
@@ -181,7 +174,7 @@ TEST_CASE("FitRun: a run stopped in either phase and resumed ends bit-identical 
     REQUIRE(second.step() == 17);
     REQUIRE(second.run());
     INFO("stopped in the " << stop_phase << " phase");
-    REQUIRE(same_weights(second.model(), reference));
+    REQUIRE(ldm_test::same_model(second.model(), reference));
     std::filesystem::remove(path);
   }
 }
@@ -196,7 +189,7 @@ TEST_CASE("FitRun: periodic checkpoints, resuming from the last one finishes the
   REQUIRE(again.phase() == FitRun<float>::Phase::denoiser);
   REQUIRE(again.step() == 30);
   REQUIRE(again.run());
-  REQUIRE(same_weights(again.model(), whole.model()));
+  REQUIRE(ldm_test::same_model(again.model(), whole.model()));
   std::filesystem::remove(path);
 }
 
@@ -211,7 +204,7 @@ TEST_CASE("FitRun: resuming with other data, options or seed is refused and chan
   FitRun<float> other_data(other_rows, tiny_fit(), make_key(16));
   const LatentDiffusion<float> before = other_data.model();
   REQUIRE_THROWS_WITH(other_data.resume(path), Contains("other data") && Contains(path));
-  REQUIRE(same_weights(other_data.model(), before));
+  REQUIRE(ldm_test::same_model(other_data.model(), before));
   REQUIRE(other_data.step() == 0);
 
   FitOptions more_steps = tiny_fit();
