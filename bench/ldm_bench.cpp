@@ -13,8 +13,8 @@
 //   sampling with k steps: k F_den + F_dec per sample (DDIM-50: 218 MFLOP)
 //
 // Usage: ldm_bench [--threads N] [Google Benchmark flags]; N = 0 (default) is one per core.
+#include <ldm/core/threads.hpp>
 #include <ldm/ldm.hpp>
-#include <ldm/threads.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -66,8 +66,8 @@ void denoiser_train(benchmark::State& state, bool ema_clip) {
   latents.scaling.mean = ldm::Vector<S>::Zero(kLatent);
   latents.scaling.scale = ldm::Vector<S>::Ones(kLatent);
   const ldm::Schedule<S> schedule = ldm::make_schedule<S>({.num_steps = kSteps});
-  ldm::DenoiserTrainOptions options{.steps = 1 << 30, .batch_size = batch, .lr = 1e-4, .warmup_steps = 0,
-                                    .cosine_decay = false};
+  ldm::DenoiserTrainOptions options{
+      .steps = 1 << 30, .batch_size = batch, .lr = 1e-4, .warmup_steps = 0, .cosine_decay = false};
   if (!ema_clip) {
     options.clip_grad_norm = 0;
     options.ema_decay = 0;
@@ -137,7 +137,7 @@ void gemm_peak(benchmark::State& state, const std::vector<std::pair<int, int>>& 
     flops += 3 * dense_flops(in, out) * static_cast<double>(batch);
   }
   for (auto _ : state) {
-    for (Shapes& g : gemms) {  // the library's product (ldm/gemm.hpp), as Dense calls it
+    for (Shapes& g : gemms) {  // the library's product (ldm/core/gemm.hpp), as Dense calls it
       ldm::detail::gemm<false, true>(g.x, g.w, g.y, false);
       ldm::detail::gemm<true, false>(g.y, g.x, g.dw, true);
       ldm::detail::gemm<false, false>(g.y, g.w, g.dx, false);
@@ -158,7 +158,7 @@ std::vector<std::pair<int, int>> denoiser_layers() {
 }
 
 std::vector<std::pair<int, int>> vae_layers() {
-  return {{kInput, kHidden}, {kHidden, kHidden}, {kHidden, kLatent}, {kHidden, kLatent},
+  return {{kInput, kHidden},  {kHidden, kHidden}, {kHidden, kLatent}, {kHidden, kLatent},
           {kLatent, kHidden}, {kHidden, kHidden}, {kHidden, kInput}};
 }
 
@@ -170,8 +170,16 @@ void BM_GemmVae(benchmark::State& state) { gemm_peak(state, vae_layers()); }
 BENCHMARK(BM_DenoiserTrain)->Arg(32)->Arg(256)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DenoiserTrainEmaClip)->Arg(256)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_VaeTrain)->Arg(32)->Arg(256)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(sample_and_decode<false>)->Name("BM_Ddim50SampleDecode")->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(sample_and_decode<true>)->Name("BM_Ddpm1000SampleDecode")->Arg(256)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(sample_and_decode<false>)
+    ->Name("BM_Ddim50SampleDecode")
+    ->Arg(1024)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(sample_and_decode<true>)
+    ->Name("BM_Ddpm1000SampleDecode")
+    ->Arg(256)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_GemmDenoiser)->Arg(32)->Arg(256)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_GemmVae)->Arg(32)->Arg(256)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
 

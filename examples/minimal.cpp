@@ -1,8 +1,8 @@
 // The smallest complete use of ldm: read a CSV, train, sample, save.
 //   minimal [data.csv] [samples.csv]      (default: the bundled digits, samples.csv here)
 // Takes a few minutes on two cores with the default training budget.
-#include <ldm/csv.hpp>
-#include <ldm/pipeline.hpp>
+#include <ldm/data/csv.hpp>
+#include <ldm/pipeline/latent_diffusion.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -26,7 +26,8 @@ int main(int argc, char** argv) try {
   // every setting (model size, steps, learning rates) is a field of FitOptions.
   ldm::FitOptions options;
   const auto print = [](const ldm::Progress& p) {
-    if (p.step % 1000 == 0) std::fprintf(stderr, "%s step %lld/%lld loss %.4f\n", p.phase, p.step, p.total_steps, p.loss);
+    if (p.step % 1000 == 0)
+      std::fprintf(stderr, "%s step %lld/%lld loss %.4f\n", p.phase, p.step, p.total_steps, p.loss);
     return true;  // false would stop training
   };
   const auto model = ldm::LatentDiffusion<float>::fit(rows, options, ldm::make_key(42), print, table.columns);

@@ -34,8 +34,8 @@ inline void eigen_check(bool ok, const char* what) {
 #define EIGEN_RUNTIME_NO_MALLOC
 #define eigen_assert(x) ::alloc_count::eigen_check(static_cast<bool>(x), #x)
 
+#include <ldm/core/threads.hpp>
 #include <ldm/ldm.hpp>
-#include <ldm/threads.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -106,8 +106,7 @@ struct AllowAtExit {
 
 // Smaller than the seed's model so the test stays quick under the sanitizers; the depth of
 // 300 still crosses the GEMM kernel's depth blocks (about 230).
-const ldm::Options kOptions{.input_size = 300, .latent_size = 16, .hidden_size = 64, .num_layers = 2,
-                            .num_steps = 40};
+const ldm::Options kOptions{.input_size = 300, .latent_size = 16, .hidden_size = 64, .num_layers = 2, .num_steps = 40};
 
 // Allocations made by 8 steps of a trainer after 2 warm-up steps (which size its buffers).
 template <class Trainer>
@@ -207,10 +206,10 @@ TEST_CASE("training and sampling steps allocate nothing after warm-up", "[alloc]
 
   SECTION("DenoiserTrainer::step with EMA and clipping, latents drawn from q(z|x)") {
     ldm::LatentSet<float> latents = posterior_latents();
-    ldm::DenoiserTrainer<float> trainer(denoiser, latents, schedule,
-                                        {.steps = 100, .batch_size = 32, .clip_grad_norm = 1.0,
-                                         .min_snr_gamma = 5.0, .ema_decay = 0.999},
-                                        ldm::make_key(5));
+    ldm::DenoiserTrainer<float> trainer(
+        denoiser, latents, schedule,
+        {.steps = 100, .batch_size = 32, .clip_grad_norm = 1.0, .min_snr_gamma = 5.0, .ema_decay = 0.999},
+        ldm::make_key(5));
     REQUIRE(trainer.ema_average() != nullptr);
     const Counts d = steady_steps(trainer);
     CHECK(d.operator_new == 0);
@@ -223,10 +222,10 @@ TEST_CASE("training and sampling steps allocate nothing after warm-up", "[alloc]
     ldm::Denoiser<float> labelled = std::get<2>(ldm::build<float>(conditional, ldm::make_key(1)));
     ldm::LatentSet<float> latents = posterior_latents();
     latents.labels = Eigen::VectorXi::LinSpaced(96, 0, 95).unaryExpr([](int i) { return i % 3; });
-    ldm::DenoiserTrainer<float> trainer(labelled, latents, schedule,
-                                        {.steps = 100, .batch_size = 32, .clip_grad_norm = 1.0, .ema_decay = 0.999,
-                                         .label_dropout = 0.1},
-                                        ldm::make_key(5));
+    ldm::DenoiserTrainer<float> trainer(
+        labelled, latents, schedule,
+        {.steps = 100, .batch_size = 32, .clip_grad_norm = 1.0, .ema_decay = 0.999, .label_dropout = 0.1},
+        ldm::make_key(5));
     const Counts d = steady_steps(trainer);
     CHECK(d.operator_new == 0);
     CHECK(d.eigen == 0);

@@ -6,10 +6,10 @@
 // each system call through detail::atomic_file_fault_hook.
 #include <catch2/catch.hpp>
 
-#include <ldm/atomic_file.hpp>
-#include <ldm/csv.hpp>
-#include <ldm/pipeline.hpp>
-#include <ldm/safetensors.hpp>
+#include <ldm/data/csv.hpp>
+#include <ldm/io/atomic_file.hpp>
+#include <ldm/io/safetensors.hpp>
+#include <ldm/pipeline/latent_diffusion.hpp>
 
 #include "test_files.hpp"
 
@@ -54,9 +54,7 @@ struct Tmpfs {
     ok = ::mount("tmpfs", path.c_str(), "tmpfs", 0, options) == 0;
     if (!ok) error = std::strerror(errno);
   }
-  bool remount_read_only() {
-    return ::mount("tmpfs", path.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, nullptr) == 0;
-  }
+  bool remount_read_only() { return ::mount("tmpfs", path.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, nullptr) == 0; }
   ~Tmpfs() {
     if (ok) ::umount2(path.c_str(), MNT_DETACH);
   }
@@ -95,9 +93,9 @@ TEST_CASE("disk: a full disk and a read-only folder keep the previous file (real
 
   // Read-only: even root cannot create the temporary file.
   REQUIRE(tmpfs.remount_read_only());
-  REQUIRE_THROWS_WITH(ldm::write_safetensors(path, tensors_of(10, 4.0f)),
-                      Contains("saving " + path) && Contains("cannot create the temporary file") &&
-                          Contains("Read-only file system"));
+  REQUIRE_THROWS_WITH(
+      ldm::write_safetensors(path, tensors_of(10, 4.0f)),
+      Contains("saving " + path) && Contains("cannot create the temporary file") && Contains("Read-only file system"));
   REQUIRE(read_bytes(path) == saved_bytes);
   REQUIRE(entries(mount_point) == std::vector<std::string>{"model.safetensors"});
 }
@@ -141,13 +139,12 @@ TEST_CASE("disk: a failure at any step of a save keeps the previous file (inject
     int error;
     const char* step;
   };
-  for (const Case& c : {Case{"open", EACCES, "cannot create the temporary file"},  // a read-only folder
-                        Case{"open", EROFS, "cannot create the temporary file"},
-                        Case{"write", ENOSPC, "cannot write"},  // a full disk
-                        Case{"write", EDQUOT, "cannot write"},
-                        Case{"fsync", EIO, "cannot flush"},
-                        Case{"close", ENOSPC, "cannot close"},  // NFS reports a full disk at close
-                        Case{"rename", EXDEV, "cannot rename"}}) {
+  for (const Case& c :
+       {Case{"open", EACCES, "cannot create the temporary file"},  // a read-only folder
+        Case{"open", EROFS, "cannot create the temporary file"}, Case{"write", ENOSPC, "cannot write"},  // a full disk
+        Case{"write", EDQUOT, "cannot write"}, Case{"fsync", EIO, "cannot flush"},
+        Case{"close", ENOSPC, "cannot close"},  // NFS reports a full disk at close
+        Case{"rename", EXDEV, "cannot rename"}}) {
     INFO(c.call << " fails with " << std::strerror(c.error));
     failing_call = c.call;
     failing_errno = c.error;

@@ -2,10 +2,10 @@
 // classifier-free guidance in sampling, and the pipeline with class names.
 #include <catch2/catch.hpp>
 
-#include <ldm/guidance.hpp>
-#include <ldm/io.hpp>
-#include <ldm/pipeline.hpp>
-#include <ldm/train.hpp>
+#include <ldm/diffusion/guidance.hpp>
+#include <ldm/io/checkpoint.hpp>
+#include <ldm/pipeline/latent_diffusion.hpp>
+#include <ldm/train/train.hpp>
 
 #include "gradcheck.hpp"
 #include "same_model.hpp"
@@ -71,8 +71,8 @@ TEST_CASE("conditional denoiser: label_embed is the one new parameter, the other
 
 TEST_CASE("param_count with classes is the sum of the visited sizes") {
   for (const int classes : {0, 1, 3, 10}) {
-    const Options o{.input_size = 7, .latent_size = 4, .hidden_size = 12, .num_layers = 3, .num_steps = 20,
-                    .num_classes = classes};
+    const Options o{
+        .input_size = 7, .latent_size = 4, .hidden_size = 12, .num_layers = 3, .num_steps = 20, .num_classes = classes};
     const auto [e, d, n] = build<float>(o, make_key(1));
     INFO("num_classes " << classes);
     const std::size_t visited = count_parameters(e) + count_parameters(d) + count_parameters(n);
@@ -82,7 +82,8 @@ TEST_CASE("param_count with classes is the sum of the visited sizes") {
     none.num_classes = 0;
     REQUIRE(param_count(o) == param_count(none) + (classes > 0 ? static_cast<std::size_t>(classes + 1) * 12 : 0));
   }
-  REQUIRE_THROWS_WITH(param_count({.input_size = 3, .num_classes = -1}), Contains("num_classes must be at least 0 (0 = unconditional), got -1"));
+  REQUIRE_THROWS_WITH(param_count({.input_size = 3, .num_classes = -1}),
+                      Contains("num_classes must be at least 0 (0 = unconditional), got -1"));
   REQUIRE_THROWS_WITH(Denoiser<float>(2, 4, 1, 10, make_key(0), TimeEmbedding::normalized, -2),
                       Contains("num_classes must be >= 0"));
 }
@@ -94,8 +95,8 @@ TEST_CASE("label_embed starts as N(0, 1) draws, like nn.Embedding") {
   const double mean = values.mean();
   const double var = (values - mean).square().sum() / (n - 1);
   INFO("mean " << mean << ", variance " << var);
-  REQUIRE(std::abs(mean) < 5 / std::sqrt(n));           // 5 standard errors
-  REQUIRE(std::abs(var - 1) < 5 * std::sqrt(2 / n));   // the variance's standard error is sqrt(2 / n)
+  REQUIRE(std::abs(mean) < 5 / std::sqrt(n));         // 5 standard errors
+  REQUIRE(std::abs(var - 1) < 5 * std::sqrt(2 / n));  // the variance's standard error is sqrt(2 / n)
 }
 
 TEST_CASE("conditional forward: the label's row is added to the time embedding before time_mlp_1") {
@@ -224,9 +225,9 @@ TEST_CASE("DenoiserTrainer with labels: label_dropout 1 trains only the no-label
   for (const double dropout : {0.0, 1.0}) {
     Denoiser<double> den(2, 8, 1, 20, make_key(21), TimeEmbedding::normalized, 3);
     const Matrix<double> before = den.label_embed;
-    DenoiserTrainer<double> trainer(den, latents, schedule,
-                                    {.steps = 3, .batch_size = 16, .warmup_steps = 0, .ema_decay = 0, .label_dropout = dropout},
-                                    make_key(22));
+    DenoiserTrainer<double> trainer(
+        den, latents, schedule,
+        {.steps = 3, .batch_size = 16, .warmup_steps = 0, .ema_decay = 0, .label_dropout = dropout}, make_key(22));
     trainer.step();
     INFO("label_dropout " << dropout);
     for (int row = 0; row < 4; ++row) {
@@ -335,7 +336,8 @@ TEST_CASE("guidance works with every sampler, at w = 0 the samples are the uncon
 }
 
 TEST_CASE("a conditional checkpoint stores num_classes and label_embed and loads back") {
-  const Options o{.input_size = 5, .latent_size = 2, .hidden_size = 8, .num_layers = 1, .num_steps = 20, .num_classes = 3};
+  const Options o{
+      .input_size = 5, .latent_size = 2, .hidden_size = 8, .num_layers = 1, .num_steps = 20, .num_classes = 3};
   const auto [e, d, n] = build<float>(o, make_key(9));
   REQUIRE(to_metadata(o).at("num_classes") == "3");
   REQUIRE(to_metadata(Options{.input_size = 5}).count("num_classes") == 0);  // unconditional files as before
@@ -346,12 +348,13 @@ TEST_CASE("a conditional checkpoint stores num_classes and label_embed and loads
   REQUIRE(c.denoiser.label_embed == n.label_embed);
   REQUIRE(read_safetensors(path).tensors.at("denoiser.label_embed.weight").shape == std::vector<std::int64_t>{4, 8});
   // An unconditional model cannot take a conditional file's weights.
-  auto [e0, d0, n0] = build<float>({.input_size = 5, .latent_size = 2, .hidden_size = 8, .num_layers = 1, .num_steps = 20},
-                                   make_key(0));
+  auto [e0, d0, n0] = build<float>(
+      {.input_size = 5, .latent_size = 2, .hidden_size = 8, .num_layers = 1, .num_steps = 20}, make_key(0));
   REQUIRE_THROWS_WITH(load_models(path, e0, d0, n0), Contains("label_embed.weight"));
   MetadataMap bad = to_metadata(o);
   bad["num_classes"] = "-4";
-  REQUIRE_THROWS_WITH(options_from_metadata(bad), Contains("num_classes must be at least 0 (0 = unconditional), got -4"));
+  REQUIRE_THROWS_WITH(options_from_metadata(bad),
+                      Contains("num_classes must be at least 0 (0 = unconditional), got -4"));
   std::filesystem::remove(path);
 }
 
@@ -438,7 +441,8 @@ TEST_CASE("LatentDiffusion with labels: classes, sampling by label, per class, s
   SafetensorsData file = read_safetensors(path);
   file.metadata["class_names"] = "[\"a\", \"b\"]";
   write_safetensors(path, file.tensors, file.metadata);
-  REQUIRE_THROWS_WITH(LatentDiffusion<float>::load(path), Contains("class_names") && Contains("has 2 entries, expected 3"));
+  REQUIRE_THROWS_WITH(LatentDiffusion<float>::load(path),
+                      Contains("class_names") && Contains("has 2 entries, expected 3"));
   file.metadata["class_names"] = "{\"a\": 1}";
   write_safetensors(path, file.tensors, file.metadata);
   REQUIRE_THROWS_WITH(LatentDiffusion<float>::load(path), Contains("'class_names' is not a JSON list of strings"));
@@ -447,7 +451,8 @@ TEST_CASE("LatentDiffusion with labels: classes, sampling by label, per class, s
   // Unknown labels and ids, and labels on an unconditional model.
   REQUIRE_THROWS_WITH(model.sample(5, "top", options, make_key(3)),
                       Contains("unknown label 'top'") && Contains("labels are: high, low, mid"));
-  REQUIRE_THROWS_WITH(model.sample_classes(ints({0, 4}), options, make_key(3)), Contains("classes(1) = 4 is outside [0, 3]"));
+  REQUIRE_THROWS_WITH(model.sample_classes(ints({0, 4}), options, make_key(3)),
+                      Contains("classes(1) = 4 is outside [0, 3]"));
   REQUIRE_THROWS_WITH(model.sample_per_class(-1, options, make_key(3)), Contains("n_per_class must be >= 0"));
   SampleOptions bad_scale = options;
   bad_scale.guidance = NAN;
@@ -482,7 +487,8 @@ TEST_CASE("FitRun with labels: stopped and resumed it ends bit-identical, other 
   REQUIRE(whole.run());
   const std::string path = temp_path("resume.safetensors");
   FitRun<float> first(data.rows, data.labels, tiny_conditional_fit(), key);
-  REQUIRE_FALSE(first.run([](const Progress& p) { return !(std::string(p.phase) == "denoiser" && p.step == 17); }, 0, path));
+  REQUIRE_FALSE(
+      first.run([](const Progress& p) { return !(std::string(p.phase) == "denoiser" && p.step == 17); }, 0, path));
   FitRun<float> second(data.rows, data.labels, tiny_conditional_fit(), key);
   second.resume(path);
   REQUIRE(second.step() == 17);

@@ -1,4 +1,4 @@
-#include <ldm/csv.hpp>
+#include <ldm/data/csv.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -15,8 +15,7 @@ using ldm_test::write_bytes;
 namespace {
 
 ldm::Matrix<double> rows(std::initializer_list<std::initializer_list<double>> values) {
-  ldm::Matrix<double> m(static_cast<Eigen::Index>(values.size()),
-                        static_cast<Eigen::Index>(values.begin()->size()));
+  ldm::Matrix<double> m(static_cast<Eigen::Index>(values.size()), static_cast<Eigen::Index>(values.begin()->size()));
   Eigen::Index r = 0;
   for (const auto& row : values) {
     Eigen::Index c = 0;
@@ -107,8 +106,7 @@ TEST_CASE("read_csv handles the usual variations of the format", "[csv]") {
 TEST_CASE("read_csv errors name the file, the line and the column", "[csv]") {
   TempDir dir("csv_errors");
   const std::string path = dir.file("bad.csv");
-  const auto rejects = [&](const std::string& content, const std::string& reason,
-                           ldm::CsvOptions options = {}) {
+  const auto rejects = [&](const std::string& content, const std::string& reason, ldm::CsvOptions options = {}) {
     write_bytes(path, content);
     REQUIRE_THROWS_AS(ldm::read_csv(path, options), std::runtime_error);
     REQUIRE_THROWS_WITH(ldm::read_csv(path, options), Contains("read_csv: " + path) && Contains(reason));
@@ -116,8 +114,7 @@ TEST_CASE("read_csv errors name the file, the line and the column", "[csv]") {
   rejects("a,b\n1,2\n3,x\n", ":3: column 'b' (index 1): 'x' is not a number");
   rejects("a,b\n1,2\n3,4,5\n", ":3: the row has 3 cells, expected 2: there is an extra cell at index 2");
   rejects("a,b,c\n1,2\n", ":2: the row has 2 cells, expected 3: column 'c' (index 2) is missing");
-  rejects("1,2\n3\n", ":2: the row has 1 cells, expected 2: column '1' (index 1) is missing",
-          {.header = false});
+  rejects("1,2\n3\n", ":2: the row has 1 cells, expected 2: column '1' (index 1) is missing", {.header = false});
   rejects("a,b\n1,2\n\n3,4\n", ":3: the row has 1 cells, expected 2");  // a blank line inside
   rejects("a,b\n1,\n", ":2: column 'b' (index 1): the cell is empty");
   rejects("a\n1\n\n2\n", ":3: column 'a' (index 0): the cell is empty");
@@ -151,8 +148,7 @@ TEST_CASE("select_columns and drop_columns by name and by index", "[csv]") {
   REQUIRE(ldm::drop_columns(t, std::vector<Eigen::Index>{2}).values == features.values);
   REQUIRE(ldm::drop_columns(t, std::vector<std::string>{"label"}).values == features.values);
   REQUIRE(ldm::drop_columns(t, {0}).columns == std::vector<std::string>{"b", "label", "c"});
-  REQUIRE(ldm::drop_columns(t, std::vector<Eigen::Index>{0, 3, 0}).columns ==
-          std::vector<std::string>{"b", "label"});
+  REQUIRE(ldm::drop_columns(t, std::vector<Eigen::Index>{0, 3, 0}).columns == std::vector<std::string>{"b", "label"});
 
   const ldm::CsvTable picked = ldm::select_columns(t, {"c", "a"});
   REQUIRE(picked.columns == std::vector<std::string>{"c", "a"});
@@ -163,10 +159,8 @@ TEST_CASE("select_columns and drop_columns by name and by index", "[csv]") {
 
   REQUIRE_THROWS_WITH(ldm::select_columns(t, {"d"}), Contains("select_columns: no numeric column 'd'"));
   REQUIRE_THROWS_WITH(ldm::drop_columns(t, {"lable"}), Contains("drop_columns: no numeric column 'lable'"));
-  REQUIRE_THROWS_WITH(ldm::select_columns(t, std::vector<Eigen::Index>{4}),
-                      Contains("index 4 is outside [0, 4)"));
-  REQUIRE_THROWS_WITH(ldm::drop_columns(t, std::vector<Eigen::Index>{-1}),
-                      Contains("index -1 is outside [0, 4)"));
+  REQUIRE_THROWS_WITH(ldm::select_columns(t, std::vector<Eigen::Index>{4}), Contains("index 4 is outside [0, 4)"));
+  REQUIRE_THROWS_WITH(ldm::drop_columns(t, std::vector<Eigen::Index>{-1}), Contains("index -1 is outside [0, 4)"));
 }
 
 TEST_CASE("the digits data set reads as 1797 rows of 64 pixels and a label", "[csv]") {
@@ -245,7 +239,9 @@ TEST_CASE("write_csv then read_csv gives back exactly the same numbers", "[csv]"
 
 TEST_CASE("parse_csv reads text in memory exactly as read_csv reads the file", "[csv]") {
   TempDir dir("csv_parse");
-  const std::string text = "\xEF\xBB\xBF" "a;\"b;c\";label\r\n1;-2.5e3;\"x\"\r\n+4; 5 ;y\r\n\r\n";
+  const std::string text =
+      "\xEF\xBB\xBF"
+      "a;\"b;c\";label\r\n1;-2.5e3;\"x\"\r\n+4; 5 ;y\r\n\r\n";
   write_bytes(dir.file("t.csv"), text);
   const ldm::CsvOptions options{.delimiter = ';', .text_columns = {"label"}};
   const ldm::CsvTable from_file = ldm::read_csv(dir.file("t.csv"), options);
@@ -297,6 +293,5 @@ TEST_CASE("read_csv: many blank lines before the end are records, after it they 
   REQUIRE(t.values == rows({{1}}));
   REQUIRE_THROWS_WITH(ldm::parse_csv("a\n1\n" + std::string(200'000, '\n') + "2\n", "t"),
                       Contains("t:3: column 'a' (index 0): the cell is empty"));
-  REQUIRE(ldm::parse_csv("a\n1\n" + std::string(200'000, '\n') + "2\n", "t", {.allow_empty = true}).rows() ==
-          200'002);
+  REQUIRE(ldm::parse_csv("a\n1\n" + std::string(200'000, '\n') + "2\n", "t", {.allow_empty = true}).rows() == 200'002);
 }

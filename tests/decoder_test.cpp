@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include <ldm/decoder.hpp>
+#include <ldm/nn/decoder.hpp>
 
 #include "gradcheck.hpp"
 
@@ -14,9 +14,8 @@ TEST_CASE("Decoder: parameter names and shapes follow the seed") {
   const Decoder<float> dec(10, 3, 8, make_key(0));
   std::vector<std::string> names;
   dec.visit([&](const std::string& name, const auto&) { names.push_back(name); });
-  REQUIRE(names == std::vector<std::string>{"dec_dense_0.weight", "dec_dense_0.bias",
-                                            "dec_dense_1.weight", "dec_dense_1.bias",
-                                            "dec_output.weight", "dec_output.bias"});
+  REQUIRE(names == std::vector<std::string>{"dec_dense_0.weight", "dec_dense_0.bias", "dec_dense_1.weight",
+                                            "dec_dense_1.bias", "dec_output.weight", "dec_output.bias"});
   REQUIRE(dec.dec_dense_0.weight.rows() == 8);
   REQUIRE(dec.dec_dense_0.weight.cols() == 3);
   REQUIRE(dec.dec_output.weight.rows() == 10);
@@ -26,14 +25,11 @@ TEST_CASE("Decoder: parameter names and shapes follow the seed") {
 TEST_CASE("Decoder: forward is the seed's MLP") {
   Decoder<double> dec(3, 2, 4, make_key(1));
   const Matrix<double> z = normal<double>(make_key(2), 5, 2).values;
-  const auto silu = [](const Matrix<double>& a) {
-    return Matrix<double>(a.array() / (1 + (-a.array()).exp()));
-  };
+  const auto silu = [](const Matrix<double>& a) { return Matrix<double>(a.array() / (1 + (-a.array()).exp())); };
   const auto dense = [](const Dense<double>& d, const Matrix<double>& in) {
     return Matrix<double>((in * d.weight.transpose()).rowwise() + d.bias.transpose());
   };
-  const Matrix<double> expected =
-      dense(dec.dec_output, silu(dense(dec.dec_dense_1, silu(dense(dec.dec_dense_0, z)))));
+  const Matrix<double> expected = dense(dec.dec_output, silu(dense(dec.dec_dense_1, silu(dense(dec.dec_dense_0, z)))));
   REQUIRE((dec(z) - expected).norm() < 1e-14);
 }
 

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include <ldm/denoiser.hpp>
+#include <ldm/nn/denoiser.hpp>
 
 #include "gradcheck.hpp"
 
@@ -20,12 +20,10 @@ TEST_CASE("Denoiser: parameter names, order and shapes follow the seed") {
   });
   REQUIRE(names == std::vector<std::string>{
                        "time_mlp_1.weight", "time_mlp_1.bias", "z_proj.weight", "z_proj.bias",
-                       "denoiser_block_1_norm.weight", "denoiser_block_1_norm.bias",
-                       "denoiser_block_1_up.weight", "denoiser_block_1_up.bias",
-                       "denoiser_block_1_down.weight", "denoiser_block_1_down.bias",
-                       "denoiser_block_2_norm.weight", "denoiser_block_2_norm.bias",
-                       "denoiser_block_2_up.weight", "denoiser_block_2_up.bias",
-                       "denoiser_block_2_down.weight", "denoiser_block_2_down.bias",
+                       "denoiser_block_1_norm.weight", "denoiser_block_1_norm.bias", "denoiser_block_1_up.weight",
+                       "denoiser_block_1_up.bias", "denoiser_block_1_down.weight", "denoiser_block_1_down.bias",
+                       "denoiser_block_2_norm.weight", "denoiser_block_2_norm.bias", "denoiser_block_2_up.weight",
+                       "denoiser_block_2_up.bias", "denoiser_block_2_down.weight", "denoiser_block_2_down.bias",
                        "noise_pred.weight", "noise_pred.bias"});
   REQUIRE(den.blocks[0].up.weight.rows() == 32);  // [4 hidden, hidden]
   REQUIRE(den.blocks[0].up.weight.cols() == 8);
@@ -35,11 +33,8 @@ TEST_CASE("Denoiser: parameter names, order and shapes follow the seed") {
 }
 
 // The seed's forward pass written out plainly, to compare against.
-Matrix<double> reference_forward(const Denoiser<double>& den, const Matrix<double>& z,
-                                 const Eigen::VectorXi& t) {
-  const auto silu = [](const Matrix<double>& a) {
-    return Matrix<double>(a.array() / (1 + (-a.array()).exp()));
-  };
+Matrix<double> reference_forward(const Denoiser<double>& den, const Matrix<double>& z, const Eigen::VectorXi& t) {
+  const auto silu = [](const Matrix<double>& a) { return Matrix<double>(a.array() / (1 + (-a.array()).exp())); };
   const auto dense = [](const Dense<double>& d, const Matrix<double>& in) {
     return Matrix<double>((in * d.weight.transpose()).rowwise() + d.bias.transpose());
   };
@@ -58,7 +53,8 @@ Matrix<double> reference_forward(const Denoiser<double>& den, const Matrix<doubl
       const double m = x.row(r).mean();
       const double var = (x.row(r).array() - m).square().mean();
       n.row(r) = ((x.row(r).array() - m) / std::sqrt(var + 1e-5) * block.norm.weight.transpose().array() +
-                  block.norm.bias.transpose().array()).matrix();
+                  block.norm.bias.transpose().array())
+                     .matrix();
     }
     x += dense(block.down, silu(dense(block.up, n)));
   }

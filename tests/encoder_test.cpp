@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include <ldm/encoder.hpp>
+#include <ldm/nn/encoder.hpp>
 
 #include "gradcheck.hpp"
 
@@ -18,10 +18,9 @@ TEST_CASE("Encoder: parameter names, order and shapes follow the seed") {
     names.push_back(name);
     shapes.emplace_back(p.rows(), p.cols());
   });
-  REQUIRE(names == std::vector<std::string>{"enc_dense_0.weight", "enc_dense_0.bias",
-                                            "enc_dense_1.weight", "enc_dense_1.bias",
-                                            "enc_mu.weight", "enc_mu.bias",
-                                            "enc_log_var.weight", "enc_log_var.bias"});
+  REQUIRE(names == std::vector<std::string>{"enc_dense_0.weight", "enc_dense_0.bias", "enc_dense_1.weight",
+                                            "enc_dense_1.bias", "enc_mu.weight", "enc_mu.bias", "enc_log_var.weight",
+                                            "enc_log_var.bias"});
   REQUIRE(shapes[0] == std::pair<Eigen::Index, Eigen::Index>{8, 10});  // [out, in]
   REQUIRE(shapes[1] == std::pair<Eigen::Index, Eigen::Index>{8, 1});
   REQUIRE(shapes[6] == std::pair<Eigen::Index, Eigen::Index>{3, 8});
@@ -32,9 +31,7 @@ TEST_CASE("Encoder: forward is the seed's MLP") {
   Encoder<double> enc(3, 2, 4, make_key(1));
   Matrix<double> x = normal<double>(make_key(2), 5, 3).values;
   const auto [mu, log_var] = enc(x);
-  const auto silu = [](const Matrix<double>& a) {
-    return Matrix<double>(a.array() / (1 + (-a.array()).exp()));
-  };
+  const auto silu = [](const Matrix<double>& a) { return Matrix<double>(a.array() / (1 + (-a.array()).exp())); };
   const auto dense = [](const Dense<double>& d, const Matrix<double>& in) {
     return Matrix<double>((in * d.weight.transpose()).rowwise() + d.bias.transpose());
   };

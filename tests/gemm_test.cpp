@@ -1,8 +1,8 @@
-// ldm/gemm.hpp: the product every layer uses, against a plain triple loop in long double, for
+// ldm/core/gemm.hpp: the product every layer uses, against a plain triple loop in long double, for
 // every transpose combination, awkward sizes, accumulation, and 1 to 3 threads.
-#include <ldm/gemm.hpp>
-#include <ldm/random.hpp>
-#include <ldm/threads.hpp>
+#include <ldm/core/gemm.hpp>
+#include <ldm/core/random.hpp>
+#include <ldm/core/threads.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -57,7 +57,7 @@ template <class S>
 void check_all(double tolerance) {
   // Sizes around the kernel's blocks (16-wide slices, 48-row panels, depth blocks of ~230),
   // one-row and one-column products, and an empty depth.
-  const Eigen::Index sizes[][3] = {{1, 1, 1}, {1, 37, 5}, {37, 1, 5}, {3, 5, 7},       {16, 17, 33},
+  const Eigen::Index sizes[][3] = {{1, 1, 1},   {1, 37, 5},    {37, 1, 5},    {3, 5, 7},    {16, 17, 33},
                                    {49, 47, 3}, {100, 33, 64}, {33, 100, 64}, {70, 50, 300}};
   for (const auto& s : sizes) {
     INFO("m " << s[0] << " n " << s[1] << " k " << s[2]);
@@ -105,18 +105,22 @@ TEST_CASE("gemm_blocks runs before and after once on disjoint blocks that cover 
     set_num_threads(threads);
     // c = 1 + a b^T, then doubled: before sets each block to 1, after doubles it.
     Matrix<float> c(200, 90), marks = Matrix<float>::Zero(200, 90);
-    detail::gemm_blocks<false, true>(a, b, c, [&](const detail::GemmBlock& k) {
-      c.block(k.row, k.col, k.rows, k.cols).setOnes();
-      marks.block(k.row, k.col, k.rows, k.cols).array() += 1;  // blocks are disjoint: no race
-    }, [&](const detail::GemmBlock& k) { c.block(k.row, k.col, k.rows, k.cols) *= 2.0f; });
+    detail::gemm_blocks<false, true>(
+        a, b, c,
+        [&](const detail::GemmBlock& k) {
+          c.block(k.row, k.col, k.rows, k.cols).setOnes();
+          marks.block(k.row, k.col, k.rows, k.cols).array() += 1;  // blocks are disjoint: no race
+        },
+        [&](const detail::GemmBlock& k) { c.block(k.row, k.col, k.rows, k.cols) *= 2.0f; });
     REQUIRE(marks == Matrix<float>::Ones(200, 90));
     const Matrix<long double> want = (reference(a, false, b, true).array() + 1.0L) * 2.0L;
     CHECK(max_error(c, want) < 1e-3);
     // Depth 0: before and after still run, the product adds nothing.
     Matrix<float> empty(5, 4);
-    detail::gemm_blocks<false, false>(Matrix<float>(5, 0), Matrix<float>(0, 4), empty,
-                                      [&](const detail::GemmBlock& k) { empty.block(k.row, k.col, k.rows, k.cols).setConstant(3); },
-                                      detail::NoBlockWork{});
+    detail::gemm_blocks<false, false>(
+        Matrix<float>(5, 0), Matrix<float>(0, 4), empty,
+        [&](const detail::GemmBlock& k) { empty.block(k.row, k.col, k.rows, k.cols).setConstant(3); },
+        detail::NoBlockWork{});
     REQUIRE(empty == Matrix<float>::Constant(5, 4, 3));
   }
   set_num_threads(0);

@@ -1,9 +1,9 @@
 // Central finite differences in double, shared by the gradient tests.
 #pragma once
 
-#include <ldm/params.hpp>
-#include <ldm/random.hpp>
-#include <ldm/tensor.hpp>
+#include <ldm/core/checks.hpp>
+#include <ldm/core/random.hpp>
+#include <ldm/core/visit.hpp>
 
 #include <algorithm>
 #include <cmath>

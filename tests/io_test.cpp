@@ -1,5 +1,5 @@
-#include <ldm/io.hpp>
-#include <ldm/standardizer.hpp>
+#include <ldm/data/standardizer.hpp>
+#include <ldm/io/checkpoint.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -20,8 +20,7 @@ struct Toy {
   Toy(Eigen::Index in, Eigen::Index out, S start)
       : weight(ldm::Matrix<S>::NullaryExpr(out, in,
                                            [&](Eigen::Index r, Eigen::Index c) {
-                                             return start + S(0.1) * static_cast<S>(r) -
-                                                    S(0.37) * static_cast<S>(c);
+                                             return start + S(0.1) * static_cast<S>(r) - S(0.37) * static_cast<S>(c);
                                            })),
         bias(ldm::Vector<S>::LinSpaced(out, start, start + S(1))) {}
   template <class F, class... Ms>
@@ -41,8 +40,7 @@ struct Toy {
 
 // Every parameter's shape and bytes, to check that a model is (un)changed bit for bit.
 template <class Model>
-std::map<std::string, std::pair<std::vector<std::int64_t>, std::vector<unsigned char>>> snapshot(
-    const Model& m) {
+std::map<std::string, std::pair<std::vector<std::int64_t>, std::vector<unsigned char>>> snapshot(const Model& m) {
   ldm::TensorMap tensors;
   ldm::add_tensors(tensors, "", m);
   std::map<std::string, std::pair<std::vector<std::int64_t>, std::vector<unsigned char>>> out;
@@ -111,13 +109,12 @@ TEST_CASE("load_models rejects a bad checkpoint and leaves every model unchanged
     REQUIRE(std::make_tuple(snapshot(enc), snapshot(dec), snapshot(den)) == before);
   };
 
-  rejects(edited_copy(dir, good, "missing.safetensors",
-                      [](ldm::TensorMap& t, auto&) { t.erase("decoder.layer.bias"); }),
-          "decoder.layer.bias", "missing: the model has this parameter, shape [4]");
   rejects(
-      edited_copy(dir, good, "extra.safetensors",
-                  [](ldm::TensorMap& t, auto&) { t["encoder.layer2.weight"] = t["encoder.layer.weight"]; }),
-      "encoder.layer2.weight", "the model has no parameter 'layer2.weight'");
+      edited_copy(dir, good, "missing.safetensors", [](ldm::TensorMap& t, auto&) { t.erase("decoder.layer.bias"); }),
+      "decoder.layer.bias", "missing: the model has this parameter, shape [4]");
+  rejects(edited_copy(dir, good, "extra.safetensors",
+                      [](ldm::TensorMap& t, auto&) { t["encoder.layer2.weight"] = t["encoder.layer.weight"]; }),
+          "encoder.layer2.weight", "the model has no parameter 'layer2.weight'");
   // The denoiser comes last: the encoder and decoder are valid and must still stay untouched.
   rejects(edited_copy(dir, good, "shape.safetensors",
                       [](ldm::TensorMap& t, auto&) {
@@ -134,9 +131,9 @@ TEST_CASE("load_models rejects a bad checkpoint and leaves every model unchanged
                         t["denoiser.layer.bias"] = ldm::to_tensor(std::vector<std::int64_t>{1, 2, 3});
                       }),
           "denoiser.layer.bias", "dtype I64 is not a floating-point type");
-  rejects(edited_copy(dir, good, "version.safetensors",
-                      [](auto&, ldm::MetadataMap& m) { m["ldm_format_version"] = "2"; }),
-          "", "ldm_format_version is 2; this build reads versions 1 to 1");
+  rejects(
+      edited_copy(dir, good, "version.safetensors", [](auto&, ldm::MetadataMap& m) { m["ldm_format_version"] = "2"; }),
+      "", "ldm_format_version is 2; this build reads versions 1 to 1");
   rejects(edited_copy(dir, good, "version_text.safetensors",
                       [](auto&, ldm::MetadataMap& m) { m["ldm_format_version"] = "x"; }),
           "", "must be an integer, got 'x'");
@@ -163,8 +160,7 @@ TEST_CASE("load_models reads F16, BF16 and F64 checkpoints into float models", "
   TempDir dir("io_dtypes");
   const std::string path = dir.file("d.safetensors");
   // 1, -2 and 0.5 are exact in every dtype.
-  const auto half = [](std::initializer_list<std::uint16_t> bits, const char* dtype,
-                       std::vector<std::int64_t> shape) {
+  const auto half = [](std::initializer_list<std::uint16_t> bits, const char* dtype, std::vector<std::int64_t> shape) {
     ldm::Tensor t{dtype, std::move(shape), {}};
     for (const std::uint16_t b : bits) {
       t.bytes.push_back(static_cast<unsigned char>(b & 0xff));
@@ -268,18 +264,17 @@ TEST_CASE("save_models with ldm's models writes their options, load_checkpoint r
   ldm::Options wider = o;
   wider.hidden_size = 16;
   auto [enc5, dec5, den5] = ldm::build<double>(wider, ldm::make_key(2));
-  REQUIRE_THROWS_WITH(ldm::load_models(path, enc5, dec5, den5),
-                      Contains("'encoder.enc_dense_0.weight'") &&
-                          Contains("shape [8, 12] differs from the model's [16, 12]"));
+  REQUIRE_THROWS_WITH(
+      ldm::load_models(path, enc5, dec5, den5),
+      Contains("'encoder.enc_dense_0.weight'") && Contains("shape [8, 12] differs from the model's [16, 12]"));
   REQUIRE(snapshot(den3) == before);
 
-  REQUIRE_THROWS_WITH(ldm::save_models(path, enc, dec, den, {},
-                                       {{"decoder.extra", ldm::to_tensor(std::vector<std::int64_t>{1})}}),
-                      Contains("uses the model prefix 'decoder.'"));
-  const auto [enc6, dec6, den6] = ldm::build<double>(wider, ldm::make_key(2));
   REQUIRE_THROWS_WITH(
-      ldm::save_models(path, enc, dec, den6),
-      Contains("options_of: the denoiser latent_size") || Contains("options_of: the encoder hidden_size"));
+      ldm::save_models(path, enc, dec, den, {}, {{"decoder.extra", ldm::to_tensor(std::vector<std::int64_t>{1})}}),
+      Contains("uses the model prefix 'decoder.'"));
+  const auto [enc6, dec6, den6] = ldm::build<double>(wider, ldm::make_key(2));
+  REQUIRE_THROWS_WITH(ldm::save_models(path, enc, dec, den6), Contains("options_of: the denoiser latent_size") ||
+                                                                  Contains("options_of: the encoder hidden_size"));
   REQUIRE(snapshot(ldm::load_checkpoint<double>(path).encoder) == snapshot(enc));  // still the old file
 }
 
@@ -299,8 +294,7 @@ TEST_CASE("options and schedule metadata read back exactly and refuse bad values
                       Contains("f.safetensors") && Contains("the metadata has no 'num_layers'"));
   m = ldm::to_metadata(o);
   m["latent_size"] = "32.5";
-  REQUIRE_THROWS_WITH(ldm::options_from_metadata(m),
-                      Contains("'latent_size' must be an integer, got '32.5'"));
+  REQUIRE_THROWS_WITH(ldm::options_from_metadata(m), Contains("'latent_size' must be an integer, got '32.5'"));
   m["latent_size"] = "32";
   m["hidden_size"] = "7";
   REQUIRE_THROWS_WITH(ldm::options_from_metadata(m, "f.safetensors"),
@@ -322,8 +316,7 @@ TEST_CASE("options and schedule metadata read back exactly and refuse bad values
   REQUIRE(s2.beta_start == s.beta_start);
   REQUIRE(s2.beta_end == s.beta_end);
   REQUIRE(s2.kind == ldm::BetaSchedule::scaled_linear);
-  REQUIRE(ldm::schedule_options_from_metadata(
-              ldm::to_metadata(ldm::ScheduleOptions{.kind = ldm::BetaSchedule::cosine}))
+  REQUIRE(ldm::schedule_options_from_metadata(ldm::to_metadata(ldm::ScheduleOptions{.kind = ldm::BetaSchedule::cosine}))
               .kind == ldm::BetaSchedule::cosine);
   ldm::MetadataMap bad = sm;
   bad["beta_schedule"] = "sigmoid";

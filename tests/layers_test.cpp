@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include <ldm/layers.hpp>
+#include <ldm/nn/layers.hpp>
 
 #include "gradcheck.hpp"
 
@@ -70,7 +70,7 @@ TEST_CASE("SiLU values and derivative") {
   x << 0, 1, -2, 30;
   silu_forward(x, y);
   REQUIRE(y(0, 0) == 0);
-  REQUIRE(y(0, 1) == Approx(0.7310585786300049).epsilon(1e-15));  // 1 / (1 + e^-1)
+  REQUIRE(y(0, 1) == Approx(0.7310585786300049).epsilon(1e-15));   // 1 / (1 + e^-1)
   REQUIRE(y(0, 2) == Approx(-0.2384058440442351).epsilon(1e-15));  // -2 / (1 + e^2)
   REQUIRE(y(0, 3) == Approx(30.0).epsilon(1e-12));
   Matrix<double> ones = Matrix<double>::Ones(1, 4);
@@ -162,7 +162,8 @@ TEST_CASE("Dense forward_residual adds the residual and forward_silu saves the s
   d.forward_residual(x, residual, y);
   REQUIRE(y(0, 0) == 16.5);
   REQUIRE(y(1, 1) == 35);
-  REQUIRE_THROWS_WITH(d.forward_residual(x, Matrix<double>(2, 3), y), Contains("residual is 2x3 but the output is 2x2"));
+  REQUIRE_THROWS_WITH(d.forward_residual(x, Matrix<double>(2, 3), y),
+                      Contains("residual is 2x3 but the output is 2x2"));
   d.forward_silu(x, sig, act);  // a = [[6.5, -2], [-0.5, -5]]
   REQUIRE(sig(0, 0) == Approx(1 / (1 + std::exp(-6.5))).epsilon(1e-15));
   REQUIRE(sig(1, 1) == Approx(1 / (1 + std::exp(5.0))).epsilon(1e-15));
@@ -305,8 +306,7 @@ TEST_CASE("Dense, LayerNorm and SiLU passes on row slices give the rows of the w
   d.backward_input(dy, want);
   same(by_slices(5, [&](Matrix<double>& dx, detail::RowSlice r) { d.backward_input(dy, dx, r); }), want);
   d.backward_input_silu(dy, sig0, h0, want);
-  same(by_slices(5, [&](Matrix<double>& da, detail::RowSlice r) { d.backward_input_silu(dy, sig0, h0, da, r); }),
-       want);
+  same(by_slices(5, [&](Matrix<double>& da, detail::RowSlice r) { d.backward_input_silu(dy, sig0, h0, da, r); }), want);
   // backward_input_add adds onto what the rows held: 99 + dy W.
   want = Matrix<double>::Constant(40, 5, 99.0);
   d.backward_input_add(dy, want);
@@ -318,8 +318,7 @@ TEST_CASE("Dense, LayerNorm and SiLU passes on row slices give the rows of the w
           want);
   Vector<double> mean, rstd, mean_s = Vector<double>::Zero(40), rstd_s = Vector<double>::Zero(40);
   norm.forward(h0, want, mean, rstd);
-  REQUIRE(by_slices(5, [&](Matrix<double>& y, detail::RowSlice r) { norm.forward(h0, y, mean_s, rstd_s, r); }) ==
-          want);
+  REQUIRE(by_slices(5, [&](Matrix<double>& y, detail::RowSlice r) { norm.forward(h0, y, mean_s, rstd_s, r); }) == want);
   REQUIRE(mean_s == mean);
   REQUIRE(rstd_s == rstd);
 }

@@ -4,9 +4,9 @@
 // message naming the limit before anything of that size is allocated, and each limit is settable.
 #include <catch2/catch.hpp>
 
-#include <ldm/csv.hpp>
-#include <ldm/pipeline.hpp>
-#include <ldm/safetensors.hpp>
+#include <ldm/data/csv.hpp>
+#include <ldm/io/safetensors.hpp>
+#include <ldm/pipeline/latent_diffusion.hpp>
 
 #include "test_files.hpp"
 
@@ -54,8 +54,9 @@ TEST_CASE("limits: a safetensors header that claims a huge tensor is refused", "
   const std::string header = R"({"w":{"dtype":"F32","shape":[1000000,1000000],"data_offsets":[0,4000000000000]}})";
   const std::string bytes = le64(header.size()) + header + "abcd";
   write_bytes(dir.file("huge.safetensors"), bytes);
-  const std::string expected = "tensor 'w': the tensors cover 4000000000000 bytes of data but the file holds 4 "
-                               "after the header";
+  const std::string expected =
+      "tensor 'w': the tensors cover 4000000000000 bytes of data but the file holds 4 "
+      "after the header";
   REQUIRE_THROWS_AS(ldm::read_safetensors(dir.file("huge.safetensors")), ldm::FormatError);
   REQUIRE_THROWS_WITH(ldm::read_safetensors(dir.file("huge.safetensors")), Contains(expected));
   REQUIRE_THROWS_WITH(ldm::read_safetensors_from_memory(bytes, "mem"), Contains("mem: " + expected));
@@ -106,7 +107,8 @@ TEST_CASE("limits: a 10 GB CSV file, a 10 GB line and 10^7 columns are refused",
                                                        "4294967296 (CsvOptions::max_file_bytes)"));
   // ...and with the size limit raised, by its first line once 16 MiB of it were read.
   REQUIRE_THROWS_WITH(ldm::read_csv(big, {.max_file_bytes = 1024 * GiB}),
-                      Contains("read_csv: " + big + ":1: the line is longer than 16777216 bytes, the limit "
+                      Contains("read_csv: " + big +
+                               ":1: the line is longer than 16777216 bytes, the limit "
                                "(CsvOptions::max_line_bytes)"));
 
   // 10^7 empty cells on one line of 10 MB (within the line limit): refused while splitting.
@@ -131,8 +133,7 @@ TEST_CASE("limits: the CSV limits are settable and apply to text in memory too",
                       Contains("t: the file has 18 bytes or more, above the limit of 17"));
   REQUIRE_THROWS_WITH(ldm::parse_csv("a\n1\n12345\n", "t", {.max_line_bytes = 4}),
                       Contains("t:3: the line is longer than 4 bytes"));
-  REQUIRE_THROWS_WITH(ldm::parse_csv(text, "t", {.max_columns = 2}),
-                      Contains("t:1: the record has more than 2 cells"));
+  REQUIRE_THROWS_WITH(ldm::parse_csv(text, "t", {.max_columns = 2}), Contains("t:1: the record has more than 2 cells"));
 
   TempDir dir("limits_csv_settable");
   write_bytes(dir.file("t.csv"), text);
@@ -159,8 +160,9 @@ TEST_CASE("limits: checkpoint options must match the file, and num_steps is capp
 
   // hidden_size 2e9 would be 10^19 parameters: refused by the count, before build allocates.
   const std::string huge = with("hidden_size", "2000000000");
-  const auto mismatch = Contains("describe 4.4000000058e+19 parameters, but the file's encoder., decoder. and "
-                                 "denoiser. tensors hold 301 values");
+  const auto mismatch = Contains(
+      "describe 4.4000000058e+19 parameters, but the file's encoder., decoder. and "
+      "denoiser. tensors hold 301 values");
   REQUIRE_THROWS_WITH(ldm::load_checkpoint<float>(huge), Contains(huge) && mismatch);
   REQUIRE_THROWS_AS(ldm::LatentDiffusion<float>::load(huge), ldm::FormatError);
   REQUIRE_THROWS_WITH(ldm::LatentDiffusion<float>::load(huge), mismatch);
@@ -173,8 +175,9 @@ TEST_CASE("limits: checkpoint options must match the file, and num_steps is capp
   const ldm::CheckpointLimits defaults;
   REQUIRE(defaults.max_num_steps == 1'000'000);
   const std::string steps = with("num_steps", "2000000000");
-  const auto capped = Contains("metadata 'num_steps' is 2000000000, above the limit of 1000000 "
-                               "(CheckpointLimits::max_num_steps)");
+  const auto capped = Contains(
+      "metadata 'num_steps' is 2000000000, above the limit of 1000000 "
+      "(CheckpointLimits::max_num_steps)");
   REQUIRE_THROWS_WITH(ldm::load_checkpoint<float>(steps), capped);
   REQUIRE_THROWS_WITH(ldm::LatentDiffusion<float>::load(steps), capped);
   REQUIRE_THROWS_WITH(ldm::schedule_options_from_metadata(ldm::read_safetensors(steps).metadata), capped);

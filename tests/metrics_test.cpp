@@ -1,4 +1,4 @@
-#include <ldm/metrics.hpp>
+#include <ldm/eval/metrics.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -17,8 +17,7 @@ using ldm::Matrix;
 namespace {
 
 Matrix<double> rows_of(std::initializer_list<std::initializer_list<double>> rows) {
-  Matrix<double> m(static_cast<Eigen::Index>(rows.size()),
-                   static_cast<Eigen::Index>(rows.begin()->size()));
+  Matrix<double> m(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(rows.begin()->size()));
   Eigen::Index r = 0;
   for (const auto& row : rows) {
     Eigen::Index c = 0;
@@ -131,16 +130,13 @@ TEST_CASE("frechet_distance with correlated 2-D data matches the closed form", "
   b.col(0) = 2.0 * b.col(0) - 0.5 * b.col(1);
   b.array() += 0.7;
   const auto ca = covariance_ld(a), cb = covariance_ld(b);
-  const long double tr_ab = ca[0][0] * cb[0][0] + ca[0][1] * cb[1][0] + ca[1][0] * cb[0][1] +
-                            ca[1][1] * cb[1][1];
+  const long double tr_ab = ca[0][0] * cb[0][0] + ca[0][1] * cb[1][0] + ca[1][0] * cb[0][1] + ca[1][1] * cb[1][1];
   const long double det_a = ca[0][0] * ca[1][1] - ca[0][1] * ca[1][0];
   const long double det_b = cb[0][0] * cb[1][1] - cb[0][1] * cb[1][0];
   const long double tr_sqrt = std::sqrt(tr_ab + 2 * std::sqrt(det_a * det_b));
   long double mean_term = 0;
-  for (Eigen::Index c = 0; c < 2; ++c)
-    mean_term += (mean_ld(a, c) - mean_ld(b, c)) * (mean_ld(a, c) - mean_ld(b, c));
-  const long double expected =
-      mean_term + ca[0][0] + ca[1][1] + cb[0][0] + cb[1][1] - 2 * tr_sqrt;
+  for (Eigen::Index c = 0; c < 2; ++c) mean_term += (mean_ld(a, c) - mean_ld(b, c)) * (mean_ld(a, c) - mean_ld(b, c));
+  const long double expected = mean_term + ca[0][0] + ca[1][1] + cb[0][0] + cb[1][1] - 2 * tr_sqrt;
   CHECK(ldm::frechet_distance(a, b) == Approx(static_cast<double>(expected)).epsilon(1e-11));
 }
 
@@ -148,14 +144,11 @@ TEST_CASE("frechet_distance refuses bad shapes and values", "[metrics]") {
   const Matrix<double> a = gaussian(6, 10, 3);
   REQUIRE_THROWS_WITH(ldm::frechet_distance(a, gaussian(7, 10, 2)),
                       Contains("ldm::frechet_distance: b must have 3 columns (as a), got 10x2"));
-  REQUIRE_THROWS_WITH(ldm::frechet_distance(a, rows_of({{1, 2, 3}})),
-                      Contains("b must have at least 2 rows, got 1x3"));
+  REQUIRE_THROWS_WITH(ldm::frechet_distance(a, rows_of({{1, 2, 3}})), Contains("b must have at least 2 rows, got 1x3"));
   Matrix<double> bad = a;
   bad(4, 1) = not_a_number;
-  REQUIRE_THROWS_WITH(ldm::frechet_distance(bad, a),
-                      Contains("a has a non-finite value (nan) at row 4, column 1"));
-  REQUIRE_THROWS_AS(ldm::frechet_distance(Matrix<double>(5, 0), Matrix<double>(5, 0)),
-                    std::invalid_argument);
+  REQUIRE_THROWS_WITH(ldm::frechet_distance(bad, a), Contains("a has a non-finite value (nan) at row 4, column 1"));
+  REQUIRE_THROWS_AS(ldm::frechet_distance(Matrix<double>(5, 0), Matrix<double>(5, 0)), std::invalid_argument);
 }
 
 TEST_CASE("mmd2_rbf of 3 points against 2, by hand", "[metrics]") {
@@ -176,8 +169,8 @@ TEST_CASE("mmd2_rbf of 3 points against 2, by hand", "[metrics]") {
   y2.col(0) = y.col(0);
   const auto k2 = [](long double d) { return std::exp(-d * d / 8); };
   // xy distances 0.5, 2, 0.5, 1, 2.5, 1.
-  const long double expected2 = 2 * (k2(1) + k2(3) + k2(2)) / 6 + 2 * k2(1.5L) / 2 -
-                                2 * (2 * k2(0.5L) + k2(2) + 2 * k2(1) + k2(2.5L)) / 6;
+  const long double expected2 =
+      2 * (k2(1) + k2(3) + k2(2)) / 6 + 2 * k2(1.5L) / 2 - 2 * (2 * k2(0.5L) + k2(2) + 2 * k2(1) + k2(2.5L)) / 6;
   CHECK(ldm::mmd2_rbf(x2, y2, 2.0) == Approx(static_cast<double>(expected2)).epsilon(1e-12));
 }
 
@@ -195,8 +188,7 @@ TEST_CASE("median_heuristic_bandwidth is the median pooled distance", "[metrics]
   CHECK(ldm::median_heuristic_bandwidth(column_of({0, 0, 0, 1}), column_of({0, 0})) == 1.0);
   CHECK(ldm::median_heuristic_bandwidth(column_of({2, 2}), column_of({2, 2})) == 1.0);
   CHECK(ldm::median_heuristic_bandwidth(column_of({0, 4}), column_of({7})) == Approx(4.0));
-  REQUIRE_THROWS_WITH(ldm::median_heuristic_bandwidth(x, y, 1),
-                      Contains("max_points must be at least 2, got 1"));
+  REQUIRE_THROWS_WITH(ldm::median_heuristic_bandwidth(x, y, 1), Contains("max_points must be at least 2, got 1"));
 }
 
 TEST_CASE("mmd2_rbf is near 0 for one distribution and positive for shifted ones", "[metrics]") {
@@ -216,13 +208,10 @@ TEST_CASE("mmd2_rbf is near 0 for one distribution and positive for shifted ones
 
 TEST_CASE("mmd2_rbf refuses bad input", "[metrics]") {
   const Matrix<double> x = gaussian(13, 5, 2);
-  REQUIRE_THROWS_WITH(ldm::mmd2_rbf(x, x, -1.0),
-                      Contains("ldm::mmd2_rbf: bandwidth must be finite and >= 0"));
+  REQUIRE_THROWS_WITH(ldm::mmd2_rbf(x, x, -1.0), Contains("ldm::mmd2_rbf: bandwidth must be finite and >= 0"));
   REQUIRE_THROWS_WITH(ldm::mmd2_rbf(x, x, not_a_number), Contains("bandwidth must be finite"));
-  REQUIRE_THROWS_WITH(ldm::mmd2_rbf(x, rows_of({{1, 2}})),
-                      Contains("y must have at least 2 rows, got 1x2"));
-  REQUIRE_THROWS_WITH(ldm::mmd2_rbf(x, gaussian(14, 5, 3)),
-                      Contains("y must have 2 columns (as x), got 5x3"));
+  REQUIRE_THROWS_WITH(ldm::mmd2_rbf(x, rows_of({{1, 2}})), Contains("y must have at least 2 rows, got 1x2"));
+  REQUIRE_THROWS_WITH(ldm::mmd2_rbf(x, gaussian(14, 5, 3)), Contains("y must have 2 columns (as x), got 5x3"));
 }
 
 TEST_CASE("memorization on tiny sets, by hand", "[metrics]") {
@@ -305,11 +294,9 @@ TEST_CASE("correlation_error by hand, constant columns correlate 0", "[metrics]"
 TEST_CASE("roc_auc by hand, with ties", "[metrics]") {
   using Eigen::VectorXd;
   using Eigen::VectorXi;
-  CHECK(ldm::roc_auc(Eigen::Vector4d(0.1, 0.4, 0.35, 0.8), Eigen::Vector4i(0, 0, 1, 1)) ==
-        Approx(0.75));
+  CHECK(ldm::roc_auc(Eigen::Vector4d(0.1, 0.4, 0.35, 0.8), Eigen::Vector4i(0, 0, 1, 1)) == Approx(0.75));
   // Positives {0.5, 0.9} vs negatives {0.5, 0.2}: 1/2 (the tie) + 1 + 1 + 1 of 4 pairs.
-  CHECK(ldm::roc_auc(Eigen::Vector4d(0.5, 0.5, 0.2, 0.9), Eigen::Vector4i(1, 0, 0, 1)) ==
-        Approx(0.875));
+  CHECK(ldm::roc_auc(Eigen::Vector4d(0.5, 0.5, 0.2, 0.9), Eigen::Vector4i(1, 0, 0, 1)) == Approx(0.875));
   CHECK(ldm::roc_auc(Eigen::Vector4d(1, 1, 1, 1), Eigen::Vector4i(1, 0, 0, 1)) == 0.5);
   CHECK(ldm::roc_auc(Eigen::Vector3d(1, 2, 3), Eigen::Vector3i(0, 1, 1)) == 1.0);
   CHECK(ldm::roc_auc(Eigen::Vector3d(1, 2, 3), Eigen::Vector3i(1, 1, 0)) == 0.0);
@@ -404,12 +391,10 @@ TEST_CASE("SoftmaxRegression separates blobs and checks its input", "[metrics]")
 
   REQUIRE_THROWS_WITH(classifier.predict(gaussian(1, 2, 3)),
                       Contains("ldm::SoftmaxRegression::predict: x must have 2 columns, got 2x3"));
-  REQUIRE_THROWS_WITH(classifier.fit(x, labels.head(10)),
-                      Contains("labels has 10 entries but x has 120 rows"));
+  REQUIRE_THROWS_WITH(classifier.fit(x, labels.head(10)), Contains("labels has 10 entries but x has 120 rows"));
   REQUIRE_THROWS_WITH(classifier.fit(x, Eigen::VectorXi::Zero(120)),
                       Contains("labels must name at least 2 classes, got 1"));
-  REQUIRE_THROWS_WITH(classifier.fit(x, Eigen::VectorXi::Constant(120, -1)),
-                      Contains("labels must be >= 0, got -1"));
+  REQUIRE_THROWS_WITH(classifier.fit(x, Eigen::VectorXi::Constant(120, -1)), Contains("labels must be >= 0, got -1"));
 }
 
 TEST_CASE("evaluate standardises with the reference and runs every metric", "[metrics]") {
@@ -434,28 +419,26 @@ TEST_CASE("evaluate standardises with the reference and runs every metric", "[me
   REQUIRE(report.exact_copies);
   CHECK(*report.exact_copies == 1);
   CHECK(*report.ideal_share == Approx(200.0 / 300));
-  CHECK(*report.nn_share ==
-        Approx(ldm::memorization(synth_z, ldm::standardize_with(train, train), real_z).nn_share));
+  CHECK(*report.nn_share == Approx(ldm::memorization(synth_z, ldm::standardize_with(train, train), real_z).nn_share));
   CHECK_FALSE(report.c2st_auc);
   CHECK(report.frechet > 0.1);  // the synthetic rows are 1.3 times too wide
 
   // In the data's own units FD would be dominated by column 1; standardised, the units cancel.
   const ldm::QualityReport unitless =
-      ldm::evaluate(gaussian(60, 200, 3), gaussian(61, 100, 3),
-                    (gaussian(62, 120, 3).array() * 1.3).matrix(),
+      ldm::evaluate(gaussian(60, 200, 3), gaussian(61, 100, 3), (gaussian(62, 120, 3).array() * 1.3).matrix(),
                     {.reference_is_train = false});
   Matrix<double> synth_plain = (gaussian(62, 120, 3).array() * 1.3).matrix();
   CHECK_FALSE(unitless.nn_share);
-  const ldm::QualityReport same_units = ldm::evaluate(
-      train, holdout, units(synth_plain), {.reference_is_train = false});
+  const ldm::QualityReport same_units =
+      ldm::evaluate(train, holdout, units(synth_plain), {.reference_is_train = false});
   CHECK(same_units.frechet == Approx(unitless.frechet).epsilon(1e-8));
   CHECK(same_units.mmd2 == Approx(unitless.mmd2).epsilon(1e-8));
   CHECK(same_units.ks == Approx(unitless.ks).epsilon(1e-12));
   CHECK(same_units.corr_error == Approx(unitless.corr_error).epsilon(1e-8));
 
-  const ldm::QualityReport with_c2st = ldm::evaluate(
-      train, holdout, synth,
-      {.c2st = true, .c2st_options = {.folds = 2, .hidden = 8, .epochs = 5}, .key = ldm::make_key(3)});
+  const ldm::QualityReport with_c2st =
+      ldm::evaluate(train, holdout, synth,
+                    {.c2st = true, .c2st_options = {.folds = 2, .hidden = 8, .epochs = 5}, .key = ldm::make_key(3)});
   REQUIRE(with_c2st.c2st_auc);
   CHECK(*with_c2st.c2st_auc ==
         ldm::c2st_auc(real_z, synth_z, ldm::make_key(3), {.folds = 2, .hidden = 8, .epochs = 5}));
@@ -489,8 +472,7 @@ Digits read_digits() {
   Digits d{Matrix<double>(static_cast<Eigen::Index>(rows.size()), 64),
            Eigen::VectorXi(static_cast<Eigen::Index>(rows.size()))};
   for (std::size_t r = 0; r < rows.size(); ++r) {
-    for (std::size_t c = 0; c < 64; ++c)
-      d.x(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c)) = rows[r][c];
+    for (std::size_t c = 0; c < 64; ++c) d.x(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c)) = rows[r][c];
     d.label(static_cast<Eigen::Index>(r)) = static_cast<int>(rows[r][64]);
   }
   return d;
@@ -498,8 +480,7 @@ Digits read_digits() {
 
 }  // namespace
 
-TEST_CASE("on digits the metrics tell a Gaussian fit, shuffled columns and copies apart",
-          "[metrics][c2st][slow]") {
+TEST_CASE("on digits the metrics tell a Gaussian fit, shuffled columns and copies apart", "[metrics][c2st][slow]") {
   const Digits digits = read_digits();
   REQUIRE(digits.x.rows() == 1797);
   // 1200 training rows and 597 held-out rows, in an order drawn from a key.
@@ -526,8 +507,7 @@ TEST_CASE("on digits the metrics tell a Gaussian fit, shuffled columns and copie
   cov.diagonal().array() += 1e-9;  // constant pixels
   const Eigen::MatrixXd chol = cov.llt().matrixL();
   const Matrix<double> gaussian_fit =
-      (ldm::normal<double>(ldm::make_key(5), n_holdout, 64).values * chol.transpose()).rowwise() +
-      mean;
+      (ldm::normal<double>(ldm::make_key(5), n_holdout, 64).values * chol.transpose()).rowwise() + mean;
   const Matrix<double> u = ldm::uniform<double>(ldm::make_key(6), n_holdout, 64).values;
   Matrix<double> columns(n_holdout, 64);
   for (Eigen::Index r = 0; r < n_holdout; ++r)
@@ -540,9 +520,8 @@ TEST_CASE("on digits the metrics tell a Gaussian fit, shuffled columns and copie
   const ldm::QualityReport s = ldm::evaluate(train, holdout, columns, options);
   const ldm::QualityReport c = ldm::evaluate(train, holdout, copies, options);
   const auto show = [](const ldm::QualityReport& r) {
-    return ldm::detail::concat("fd ", r.frechet, " mmd2 ", r.mmd2, " ks ", r.ks, " corr ",
-                               r.corr_error, " nn ", *r.nn_share, " copies ", *r.exact_copies,
-                               " c2st ", *r.c2st_auc);
+    return ldm::detail::concat("fd ", r.frechet, " mmd2 ", r.mmd2, " ks ", r.ks, " corr ", r.corr_error, " nn ",
+                               *r.nn_share, " copies ", *r.exact_copies, " c2st ", *r.c2st_auc);
   };
   INFO("gaussian fit: " << show(g) << "\ncolumns: " << show(s) << "\ncopies: " << show(c));
 

@@ -7,15 +7,15 @@
 // (in Release too), so a forbidden allocation becomes a test failure rather than an abort.
 #include <stdexcept>
 #define EIGEN_RUNTIME_NO_MALLOC
-#define eigen_assert(x)                                                    \
-  do {                                                                     \
-    if (!(x)) throw std::logic_error("eigen_assert failed: " #x);          \
+#define eigen_assert(x)                                           \
+  do {                                                            \
+    if (!(x)) throw std::logic_error("eigen_assert failed: " #x); \
   } while (false)
 
-#include <ldm/encoder.hpp>
-#include <ldm/optim.hpp>
-#include <ldm/random.hpp>
-#include <ldm/threads.hpp>
+#include <ldm/core/random.hpp>
+#include <ldm/core/threads.hpp>
+#include <ldm/nn/encoder.hpp>
+#include <ldm/train/optim.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -44,9 +44,13 @@ struct Toy {
     f(bias_name, m.b...);
   }
   template <class F>
-  void visit(F&& f) { visit_each(f, *this); }
+  void visit(F&& f) {
+    visit_each(f, *this);
+  }
   template <class F>
-  void visit(F&& f) const { visit_each(f, *this); }
+  void visit(F&& f) const {
+    visit_each(f, *this);
+  }
 };
 
 template <class S>
@@ -62,7 +66,8 @@ template <class Model, class Fn>
 void fill(Model& model, Fn value) {
   long k = 0;
   model.visit([&](const std::string&, auto& p) {
-    for (Eigen::Index i = 0; i < p.size(); ++i) p.data()[i] = static_cast<typename std::remove_reference_t<decltype(p)>::Scalar>(value(k++));
+    for (Eigen::Index i = 0; i < p.size(); ++i)
+      p.data()[i] = static_cast<typename std::remove_reference_t<decltype(p)>::Scalar>(value(k++));
   });
 }
 
@@ -93,8 +98,7 @@ struct ScalarAdam {
 // Runs `steps` Adam steps on a 2x3 toy model (+3 biases) and compares every entry with the
 // scalar recursion. lrs[t] is the rate of step t (the schedule overload) or, if empty, options.lr.
 template <class S>
-void check_toy_adam(const ldm::AdamOptions& o, int steps, const std::vector<double>& lrs,
-                    double tolerance) {
+void check_toy_adam(const ldm::AdamOptions& o, int steps, const std::vector<double>& lrs, double tolerance) {
   auto params = make_toy<S>(2, 3);
   fill(params, toy_param);
   ldm::Adam<Toy<S>> adam(o, params);
@@ -128,19 +132,14 @@ using Saved = std::map<std::string, Eigen::MatrixXd>;
 }  // namespace
 
 TEST_CASE("Adam: one and three steps match the recursion computed in long double", "[optim][adam]") {
-  SECTION("one step, plain Adam, double") {
-    check_toy_adam<double>({.lr = 1e-2}, 1, {}, 1e-15);
-  }
+  SECTION("one step, plain Adam, double") { check_toy_adam<double>({.lr = 1e-2}, 1, {}, 1e-15); }
   SECTION("three steps, AdamW, double") {
-    check_toy_adam<double>({.lr = 0.05, .beta1 = 0.8, .beta2 = 0.99, .eps = 1e-6, .weight_decay = 0.1},
-                           3, {}, 1e-14);
+    check_toy_adam<double>({.lr = 0.05, .beta1 = 0.8, .beta2 = 0.99, .eps = 1e-6, .weight_decay = 0.1}, 3, {}, 1e-14);
   }
   SECTION("three steps with rates from a schedule, double") {
     check_toy_adam<double>({.lr = 123.0, .weight_decay = 0.01}, 3, {0.01, 0.03, 0.02}, 1e-14);
   }
-  SECTION("three steps, AdamW, float") {
-    check_toy_adam<float>({.lr = 0.05, .weight_decay = 0.1}, 3, {}, 2e-6);
-  }
+  SECTION("three steps, AdamW, float") { check_toy_adam<float>({.lr = 0.05, .weight_decay = 0.1}, 3, {}, 2e-6); }
 }
 
 TEST_CASE("Adam: one AdamW step on a real Encoder<double> matches the recursion", "[optim][adam]") {
@@ -175,8 +174,7 @@ TEST_CASE("Adam: one AdamW step on a real Encoder<double> matches the recursion"
   REQUIRE(checked == 4 * 6 + 6 + 6 * 6 + 6 + 2 * (6 * 2 + 2));
 }
 
-TEST_CASE("Adam: bias correction makes every step with a constant gradient lr * sign(g)",
-          "[optim][adam]") {
+TEST_CASE("Adam: bias correction makes every step with a constant gradient lr * sign(g)", "[optim][adam]") {
   // With g constant, m_t = (1 - b1^t) g and v_t = (1 - b2^t) g^2, so m_hat = g, v_hat = g^2 and
   // the step is lr g / (|g| + eps). Without the correction step 1 would be lr 0.1/sqrt(0.001).
   const ldm::AdamOptions o{.lr = 1e-2};
@@ -204,8 +202,7 @@ TEST_CASE("Adam: bias correction makes every step with a constant gradient lr * 
   }
 }
 
-TEST_CASE("Adam: decoupled weight decay with a zero gradient shrinks p by (1 - lr wd)",
-          "[optim][adam]") {
+TEST_CASE("Adam: decoupled weight decay with a zero gradient shrinks p by (1 - lr wd)", "[optim][adam]") {
   const ldm::AdamOptions o{.lr = 0.1, .weight_decay = 0.5};
   auto params = make_toy<double>(2, 2);
   fill(params, toy_param);
@@ -263,8 +260,7 @@ TEST_CASE("Adam: bad options and bad calls throw naming the field", "[optim][ada
   wrong.w.setOnes();
   wrong.b.setOnes();
   const auto untouched = p;
-  REQUIRE_THROWS_WITH(adam.step(p, wrong),
-                      Contains("Adam::step: gradient toy.weight is 2x3 but the parameter is 2x2"));
+  REQUIRE_THROWS_WITH(adam.step(p, wrong), Contains("Adam::step: gradient toy.weight is 2x3 but the parameter is 2x2"));
   REQUIRE(p.w == untouched.w);
   REQUIRE(adam.state().step == 0);
   adam.state().step = -3;
@@ -368,16 +364,14 @@ TEST_CASE("global_grad_norm and clip_grad_norm across two models", "[optim][clip
     REQUIRE(a.w(0, 0) == 3.0);
   }
   SECTION("max_norm <= 0 throws") {
-    REQUIRE_THROWS_WITH(ldm::clip_grad_norm(0.0, a, b),
-                        Contains("clip_grad_norm: max_norm must be > 0, got 0"));
+    REQUIRE_THROWS_WITH(ldm::clip_grad_norm(0.0, a, b), Contains("clip_grad_norm: max_norm must be > 0, got 0"));
     REQUIRE_THROWS_WITH(ldm::clip_grad_norm(-1.0, a), Contains("max_norm"));
   }
 }
 
-TEST_CASE("LrSchedule: warm-up then cosine decay, as diffusers get_cosine_schedule_with_warmup",
-          "[optim][schedule]") {
-  ldm::LrSchedule s{.kind = ldm::LrSchedule::Kind::warmup_cosine, .base_lr = 1e-3,
-                    .warmup_steps = 100, .total_steps = 1100};
+TEST_CASE("LrSchedule: warm-up then cosine decay, as diffusers get_cosine_schedule_with_warmup", "[optim][schedule]") {
+  ldm::LrSchedule s{
+      .kind = ldm::LrSchedule::Kind::warmup_cosine, .base_lr = 1e-3, .warmup_steps = 100, .total_steps = 1100};
   REQUIRE(s.at(0) == 0.0);
   REQUIRE(s.at(50) == Approx(5e-4).epsilon(1e-14));
   REQUIRE(s.at(99) == Approx(9.9e-4).epsilon(1e-14));
@@ -393,8 +387,7 @@ TEST_CASE("LrSchedule: warm-up then cosine decay, as diffusers get_cosine_schedu
   REQUIRE(s.at(1100) == Approx(1e-4).epsilon(1e-14));
   REQUIRE(s.at(50) == Approx(5e-4).epsilon(1e-14));  // the warm-up ignores the floor
 
-  const ldm::LrSchedule no_warmup{.kind = ldm::LrSchedule::Kind::warmup_cosine, .base_lr = 2e-3,
-                                  .total_steps = 10};
+  const ldm::LrSchedule no_warmup{.kind = ldm::LrSchedule::Kind::warmup_cosine, .base_lr = 2e-3, .total_steps = 10};
   REQUIRE(no_warmup.at(0) == 2e-3);
   REQUIRE(no_warmup.at(5) == Approx(1e-3).epsilon(1e-14));
 }
@@ -414,11 +407,9 @@ TEST_CASE("LrSchedule: bad settings throw naming the field", "[optim][schedule]"
   using K = ldm::LrSchedule::Kind;
   REQUIRE_THROWS_WITH((ldm::LrSchedule{.kind = K::warmup_cosine, .warmup_steps = 100, .total_steps = 50}.at(0)),
                       Contains("total_steps must be >= warmup_steps (100), got 50"));
-  REQUIRE_THROWS_WITH((ldm::LrSchedule{.kind = K::warmup_cosine}.at(0)),
-                      Contains("total_steps must be > 0"));
+  REQUIRE_THROWS_WITH((ldm::LrSchedule{.kind = K::warmup_cosine}.at(0)), Contains("total_steps must be > 0"));
   REQUIRE_THROWS_WITH((ldm::LrSchedule{.base_lr = -1e-3}.at(0)), Contains("base_lr"));
-  REQUIRE_THROWS_WITH((ldm::LrSchedule{.warmup_steps = -1}.at(0)),
-                      Contains("warmup_steps must be >= 0, got -1"));
+  REQUIRE_THROWS_WITH((ldm::LrSchedule{.warmup_steps = -1}.at(0)), Contains("warmup_steps must be >= 0, got -1"));
   REQUIRE_THROWS_WITH((ldm::LrSchedule{.base_lr = 1e-3, .min_lr = 2e-3}.at(0)), Contains("min_lr"));
   REQUIRE_THROWS_WITH((ldm::LrSchedule{}.at(-1)), Contains("LrSchedule::at: step must be >= 0, got -1"));
 }
@@ -569,11 +560,13 @@ TEST_CASE("zero_gradients zeroes every tensor of every model, allocating nothing
     Eigen::internal::set_is_malloc_allowed(false);
     REQUIRE_NOTHROW(ldm::zero_gradients(enc, small));
     Eigen::internal::set_is_malloc_allowed(true);
-    ldm::visit_together([](const std::string& name, const auto& g) {
-      INFO(name);
-      REQUIRE(g.size() > 0);
-      REQUIRE(g.cwiseAbs().maxCoeff() == 0.0f);
-    }, std::as_const(enc));
+    ldm::visit_together(
+        [](const std::string& name, const auto& g) {
+          INFO(name);
+          REQUIRE(g.size() > 0);
+          REQUIRE(g.cwiseAbs().maxCoeff() == 0.0f);
+        },
+        std::as_const(enc));
     REQUIRE(small.enc_mu.weight.cwiseAbs().maxCoeff() == 0.0f);
     REQUIRE(small.enc_log_var.bias.cwiseAbs().maxCoeff() == 0.0f);
   }
@@ -601,11 +594,13 @@ TEST_CASE("Adam and EMA give the same bits for 1, 2 and 3 threads", "[optim][ada
   REQUIRE(one.first.enc_dense_0.weight != start.enc_dense_0.weight);
   for (int threads : {2, 3}) {
     const auto more = run(threads);
-    ldm::visit_together([&](const std::string& name, const auto& a, const auto& b, const auto& c, const auto& d) {
-      INFO(name << ", threads " << threads);
-      REQUIRE(a == b);
-      REQUIRE(c == d);
-    }, one.first, more.first, one.second, more.second);
+    ldm::visit_together(
+        [&](const std::string& name, const auto& a, const auto& b, const auto& c, const auto& d) {
+          INFO(name << ", threads " << threads);
+          REQUIRE(a == b);
+          REQUIRE(c == d);
+        },
+        one.first, more.first, one.second, more.second);
   }
 }
 
@@ -620,12 +615,14 @@ TEST_CASE("Adam step_and_zero_grad: the same update as step, then zero gradients
   REQUIRE_NOTHROW(adam_a.step(a, grads, 1e-3));
   REQUIRE_NOTHROW(adam_b.step_and_zero_grad(b, used, 1e-3));
   Eigen::internal::set_is_malloc_allowed(true);
-  ldm::visit_together([](const std::string& name, const auto& pa, const auto& pb, const auto& g, const auto& u) {
-    INFO(name);
-    REQUIRE(pa == pb);
-    REQUIRE(g.cwiseAbs().maxCoeff() > 0.0f);
-    REQUIRE(u.cwiseAbs().maxCoeff() == 0.0f);
-  }, std::as_const(a), std::as_const(b), std::as_const(grads), std::as_const(used));
+  ldm::visit_together(
+      [](const std::string& name, const auto& pa, const auto& pb, const auto& g, const auto& u) {
+        INFO(name);
+        REQUIRE(pa == pb);
+        REQUIRE(g.cwiseAbs().maxCoeff() > 0.0f);
+        REQUIRE(u.cwiseAbs().maxCoeff() == 0.0f);
+      },
+      std::as_const(a), std::as_const(b), std::as_const(grads), std::as_const(used));
   REQUIRE(adam_b.state().step == 1);
   // A bad call throws and leaves the gradients as they were.
   auto wrong = ldm::zeros_like(ldm::Encoder<float>(300, 8, 32, ldm::make_key(4)));

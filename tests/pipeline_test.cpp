@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include <ldm/pipeline.hpp>
+#include <ldm/pipeline/latent_diffusion.hpp>
 
 #include "same_model.hpp"
 
@@ -134,7 +134,8 @@ TEST_CASE("LatentDiffusion: bad input is refused with a clear message") {
 }
 
 TEST_CASE("LatentDiffusion: a file of the models alone is not a pipeline file") {
-  const auto [e, d, n] = build<float>({.input_size = 3, .latent_size = 2, .hidden_size = 4, .num_layers = 1, .num_steps = 10}, make_key(0));
+  const auto [e, d, n] = build<float>(
+      {.input_size = 3, .latent_size = 2, .hidden_size = 4, .num_layers = 1, .num_steps = 10}, make_key(0));
   const std::string path = temp_path("models_only.safetensors");
   save_models(path, e, d, n);
   REQUIRE_THROWS_WITH(LatentDiffusion<float>::load(path), Contains("not a LatentDiffusion file"));
@@ -146,8 +147,14 @@ namespace {
 FitOptions tiny_fit() {
   FitOptions o;
   o.model = {.latent_size = 2, .hidden_size = 8, .num_layers = 1, .num_steps = 20};
-  o.vae = {.steps = 40, .batch_size = 16, .kl_weight = 1e-3, .kl_warmup_steps = 10, .lr = 3e-3, .warmup_steps = 5,
-           .cosine_decay = true, .clip_grad_norm = 1.0};
+  o.vae = {.steps = 40,
+           .batch_size = 16,
+           .kl_weight = 1e-3,
+           .kl_warmup_steps = 10,
+           .lr = 3e-3,
+           .warmup_steps = 5,
+           .cosine_decay = true,
+           .clip_grad_norm = 1.0};
   o.denoiser = {.steps = 40, .batch_size = 16, .lr = 2e-3, .warmup_steps = 5, .ema_decay = 0.9};
   return o;
 }

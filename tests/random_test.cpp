@@ -1,4 +1,4 @@
-#include <ldm/random.hpp>
+#include <ldm/core/random.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -141,8 +141,7 @@ TEST_CASE("uniform<float> is bit-identical to jax.random.uniform", "[random]") {
 
   // Every element is the top 23 bits of random_bits times 2^-23, computed here by arithmetic.
   const auto bits = ldm::random_bits(key, 8);
-  for (int i = 0; i < 8; ++i)
-    REQUIRE(draw.values(0, i) == static_cast<float>(bits.values[i] >> 9) * 0x1p-23f);
+  for (int i = 0; i < 8; ++i) REQUIRE(draw.values(0, i) == static_cast<float>(bits.values[i] >> 9) * 0x1p-23f);
 
   // The shape does not change the numbers: element (r, c) of a 2x4 draw is element r * 4 + c.
   const auto square = ldm::uniform<float>(key, 2, 4);
@@ -164,8 +163,8 @@ TEST_CASE("uniforms satisfy 0 <= u < 1, extreme bit patterns included", "[random
   using ldm::detail::unit_double_from_bits;
   using ldm::detail::unit_float_from_bits;
   REQUIRE(unit_float_from_bits(0u) == 0.0f);
-  REQUIRE(unit_float_from_bits(0x1ffu) == 0.0f);          // the 9 dropped bits do not count
-  REQUIRE(unit_float_from_bits(0x200u) == 0x1p-23f);      // the smallest positive value
+  REQUIRE(unit_float_from_bits(0x1ffu) == 0.0f);                  // the 9 dropped bits do not count
+  REQUIRE(unit_float_from_bits(0x200u) == 0x1p-23f);              // the smallest positive value
   REQUIRE(unit_float_from_bits(0xffffffffu) == 1.0f - 0x1p-23f);  // the top of the 2^-23 grid
   REQUIRE(unit_float_from_bits(0xffffffffu) < 1.0f);
   REQUIRE(unit_double_from_bits(0u) == 0.0);
@@ -195,11 +194,10 @@ TEST_CASE("normal_quantile (AS241) matches known quantiles to 1e-14", "[random]"
     double p, z;
   };
   const Known known[] = {
-      {0.3, -0.52440051270804081597},   {0.75, 0.6744897501960817432},     // central branch
-      {0.975, 1.9599639845400538556},   {0.025, -1.9599639845400542118},   // r <= 5
-      {1e-10, -6.3613409024040561991},  {0.999, 3.0902323061678132778},
-      {0.9999999, 5.1993375822906610937},
-      {1e-20, -9.2623400897984075796},  {1e-300, -37.047096299361199237},  // r > 5
+      {0.3, -0.52440051270804081597},    {0.75, 0.6744897501960817432},    // central branch
+      {0.975, 1.9599639845400538556},    {0.025, -1.9599639845400542118},  // r <= 5
+      {1e-10, -6.3613409024040561991},   {0.999, 3.0902323061678132778},    {0.9999999, 5.1993375822906610937},
+      {1e-20, -9.2623400897984075796},   {1e-300, -37.047096299361199237},  // r > 5
       {0x1p-24, -5.2947040848545980574}, {0x1p-53, -8.2095361516013868556},
   };
   for (const auto& k : known) {
@@ -219,8 +217,8 @@ TEST_CASE("normal_quantile (AS241) matches known quantiles to 1e-14", "[random]"
 
 TEST_CASE("normal_quantile inverts the normal CDF across (0, 1)", "[random]") {
   // Independent reference: one Newton step on Phi(z) = p in long double, with
-  // Phi(z) = 0.5 erfc(-z / sqrt 2) (and 1 - Phi(z) = 0.5 erfc(z / sqrt 2)), from AS241's answer (quadratic convergence makes the
-  // refined value exact to long double precision when the start is good to 1e-16).
+  // Phi(z) = 0.5 erfc(-z / sqrt 2) (and 1 - Phi(z) = 0.5 erfc(z / sqrt 2)), from AS241's answer (quadratic convergence
+  // makes the refined value exact to long double precision when the start is good to 1e-16).
   using ldm::detail::normal_quantile;
   std::vector<double> ps;
   for (int k = 1; k < 1000; ++k) ps.push_back(k / 1000.0);
@@ -255,8 +253,7 @@ TEST_CASE("normal draws use p strictly inside (0, 1), so extremes are finite and
   REQUIRE(relative_error(low64, -8.2095361516013868556) < 1e-14);
   // The midpoint of the uniform's grid cell: bits giving uniform u give Phi^{-1}(u + 2^-24).
   const std::uint32_t bits = 0x9e3779b9u;
-  REQUIRE(normal_from_bits32(bits) ==
-          ldm::detail::normal_quantile(ldm::detail::unit_float_from_bits(bits) + 0x1p-24));
+  REQUIRE(normal_from_bits32(bits) == ldm::detail::normal_quantile(ldm::detail::unit_float_from_bits(bits) + 0x1p-24));
 
   // A draw's element i is the transform of element i's block.
   const Key key = ldm::make_key(11);
@@ -296,7 +293,8 @@ TEST_CASE("draws are deterministic and independent of the thread count", "[rando
 
   // Spot checks against the element formula, so the comparison is not only self-consistency.
   for (const Eigen::Index i : {Eigen::Index{0}, Eigen::Index{16383}, Eigen::Index{16384}, Eigen::Index{299999}})
-    REQUIRE(reference_d.values(i / 1000, i % 1000) == ldm::detail::normal_at<double>(key, static_cast<std::uint64_t>(i)));
+    REQUIRE(reference_d.values(i / 1000, i % 1000) ==
+            ldm::detail::normal_at<double>(key, static_cast<std::uint64_t>(i)));
 #ifdef _OPENMP
   const int saved = omp_get_max_threads();
   for (const int threads : {1, 2, 4}) {
@@ -382,14 +380,10 @@ TEST_CASE("empty and negative sizes", "[random]") {
   REQUIRE(empty.values.cols() == 5);
   REQUIRE(ldm::uniform<float>(key, 3, 0).values.size() == 0);
   REQUIRE_THROWS_AS(ldm::uniform<float>(key, -1, 3), std::invalid_argument);
-  REQUIRE_THROWS_WITH(ldm::uniform<float>(key, -1, 3),
-                      Contains("ldm::uniform") && Contains("rows") && Contains("-1"));
-  REQUIRE_THROWS_WITH(ldm::uniform<double>(key, 2, -4),
-                      Contains("ldm::uniform") && Contains("cols") && Contains("-4"));
-  REQUIRE_THROWS_WITH(ldm::normal<float>(key, -2, 3),
-                      Contains("ldm::normal") && Contains("rows") && Contains("-2"));
-  REQUIRE_THROWS_WITH(ldm::normal<double>(key, 3, -7),
-                      Contains("ldm::normal") && Contains("cols") && Contains("-7"));
+  REQUIRE_THROWS_WITH(ldm::uniform<float>(key, -1, 3), Contains("ldm::uniform") && Contains("rows") && Contains("-1"));
+  REQUIRE_THROWS_WITH(ldm::uniform<double>(key, 2, -4), Contains("ldm::uniform") && Contains("cols") && Contains("-4"));
+  REQUIRE_THROWS_WITH(ldm::normal<float>(key, -2, 3), Contains("ldm::normal") && Contains("rows") && Contains("-2"));
+  REQUIRE_THROWS_WITH(ldm::normal<double>(key, 3, -7), Contains("ldm::normal") && Contains("cols") && Contains("-7"));
 }
 
 TEST_CASE("shuffle: a permutation drawn from the key, Fisher-Yates with multiply-shift indices") {

@@ -1,4 +1,4 @@
-#include <ldm/safetensors.hpp>
+#include <ldm/io/safetensors.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -39,8 +39,7 @@ std::string f32_bytes(std::initializer_list<float> values) {
 template <class M>
 bool same_bits(const M& a, const M& b) {
   return a.rows() == b.rows() && a.cols() == b.cols() &&
-         std::memcmp(a.data(), b.data(), sizeof(typename M::Scalar) * static_cast<std::size_t>(a.size())) ==
-             0;
+         std::memcmp(a.data(), b.data(), sizeof(typename M::Scalar) * static_cast<std::size_t>(a.size())) == 0;
 }
 
 // Every awkward value a float type has: zeros, subnormals, extremes, infinities, NaN.
@@ -103,8 +102,7 @@ TEST_CASE("a matrix is written row-major whatever its storage order", "[safetens
   REQUIRE(ldm::to_matrix<double>(t) == col_major.cast<double>());
 }
 
-TEST_CASE("the writer reproduces the reference implementation's test vectors byte for byte",
-          "[safetensors]") {
+TEST_CASE("the writer reproduces the reference implementation's test vectors byte for byte", "[safetensors]") {
   // huggingface/safetensors, safetensors/src/tensor.rs: test_serialization,
   // test_serialization_forced_alignement and test_empty.
   TempDir dir("reference_vectors");
@@ -114,8 +112,7 @@ TEST_CASE("the writer reproduces the reference implementation's test vectors byt
   t.bytes.assign(values.begin(), values.end());
 
   ldm::write_safetensors(path, {{"attn.0", t}});
-  REQUIRE(read_bytes(path) ==
-          st_file(R"({"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})", values));
+  REQUIRE(read_bytes(path) == st_file(R"({"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})", values));
 
   t.shape = {1, 1, 2, 3};
   ldm::write_safetensors(path, {{"attn0", t}});
@@ -199,8 +196,7 @@ TEST_CASE("integer tensors decode with their sign", "[safetensors]") {
   const ldm::SafetensorsData data = ldm::read_safetensors(path);
   REQUIRE(data.integers("i") == std::vector<std::int64_t>{-1, 2});
   REQUIRE(data.integers("u") == std::vector<std::int64_t>{255, 1});
-  REQUIRE_THROWS_WITH(data.vector<float>("i"),
-                      Contains(path) && Contains("'i'") && Contains("not a floating-point"));
+  REQUIRE_THROWS_WITH(data.vector<float>("i"), Contains(path) && Contains("'i'") && Contains("not a floating-point"));
   REQUIRE_THROWS_WITH(data.matrix<float>("u"), Contains("not a floating-point"));
   REQUIRE_THROWS_WITH(data.matrix<float>("i"), Contains("expected 2 dimensions, got shape [2]"));
   REQUIRE_THROWS_WITH(data.vector<float>("u"), Contains("expected 1 dimensions"));
@@ -225,8 +221,7 @@ TEST_CASE("the reader accepts what the format allows", "[safetensors]") {
     REQUIRE(data.vector<float>("b")(0) == -2.0f);
   }
   SECTION("a zero-size tensor may claim a huge dimension: nothing is allocated for it") {
-    write_bytes(path,
-                st_file(R"({"z":{"dtype":"F64","shape":[0,9223372036854775807],"data_offsets":[0,0]}})"));
+    write_bytes(path, st_file(R"({"z":{"dtype":"F64","shape":[0,9223372036854775807],"data_offsets":[0,0]}})"));
     const ldm::SafetensorsData data = ldm::read_safetensors(path);
     REQUIRE(data.at("z").shape == std::vector<std::int64_t>{0, 9223372036854775807LL});
     REQUIRE(data.at("z").bytes.empty());
@@ -256,8 +251,7 @@ TEST_CASE("the reader rejects every malformed file, naming the file and the tens
   };
   const auto entry = [](const std::string& name, const std::string& dtype, const std::string& shape,
                         const std::string& offsets) {
-    return "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape +
-           ",\"data_offsets\":" + offsets + "}";
+    return "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":" + offsets + "}";
   };
 
   // The file and header frame (the reference's HeaderTooSmall, HeaderTooLarge,
@@ -280,30 +274,25 @@ TEST_CASE("the reader rejects every malformed file, naming the file and the tens
   rejects(st_file(R"({"w":{"dtype":"F32","shape":[1]}})"), "w", "missing field 'data_offsets'");
   rejects(st_file(R"({"w":{"dtype":"F32","shape":[1],"shape":[1],"data_offsets":[0,4]}})", four), "w",
           "field 'shape' appears twice");
-  rejects(st_file(R"({"w":{"dtype":5,"shape":[1],"data_offsets":[0,4]}})", four), "w",
-          "dtype must be a string");
+  rejects(st_file(R"({"w":{"dtype":5,"shape":[1],"data_offsets":[0,4]}})", four), "w", "dtype must be a string");
   rejects(st_file("{" + entry("w", "F17", "[1]", "[0,4]") + "}", four), "w", "unknown dtype 'F17'");
-  rejects(st_file("{" + entry("w", "F32", "[-1]", "[0,4]") + "}", four), "w",
-          "shape must be an array of non-negative");
+  rejects(st_file("{" + entry("w", "F32", "[-1]", "[0,4]") + "}", four), "w", "shape must be an array of non-negative");
   rejects(st_file("{" + entry("w", "F32", "[1.0]", "[0,4]") + "}", four), "w",
           "shape must be an array of non-negative");
   rejects(st_file("{" + entry("w", "F32", "3", "[0,4]") + "}", four), "w", "shape must be an array");
   rejects(st_file("{" + entry("w", "F32", "[9223372036854775808]", "[0,4]") + "}", four), "w", "too large");
   std::string rank65 = "[1";
   for (int i = 0; i < 64; ++i) rank65 += ",1";
-  rejects(st_file("{" + entry("w", "F32", rank65 + "]", "[0,4]") + "}", four), "w",
-          "more than 64 dimensions");
+  rejects(st_file("{" + entry("w", "F32", rank65 + "]", "[0,4]") + "}", four), "w", "more than 64 dimensions");
   rejects(st_file("{" + entry("w", "F32", "[1]", "[0]") + "}", four), "w", "exactly 2 integers, got 1");
-  rejects(st_file("{" + entry("w", "F32", "[1]", "[0,4,8]") + "}", four), "w",
-          "exactly 2 integers, got more");
+  rejects(st_file("{" + entry("w", "F32", "[1]", "[0,4,8]") + "}", four), "w", "exactly 2 integers, got more");
   rejects(st_file(R"({"__metadata__":{"k":1}})"), "__metadata__", "the value of 'k' must be a string");
   rejects(st_file(R"({"__metadata__":[]})"), "__metadata__", "expected an object of strings");
   rejects(st_file(R"({"__metadata__":{"k":"a","k":"b"}})"), "__metadata__", "key 'k' appears twice");
 
   // Duplicate names (JSON parsers usually keep the last one silently).
-  rejects(
-      st_file("{" + entry("w", "F32", "[1]", "[0,4]") + "," + entry("w", "F32", "[1]", "[0,4]") + "}", four),
-      "w", "appears twice");
+  rejects(st_file("{" + entry("w", "F32", "[1]", "[0,4]") + "," + entry("w", "F32", "[1]", "[0,4]") + "}", four), "w",
+          "appears twice");
 
   // Sizes and offsets (the reference's TensorInvalidInfo, ValidationOverflow, InvalidOffset,
   // MetadataIncompleteBuffer).
@@ -315,8 +304,7 @@ TEST_CASE("the reader rejects every malformed file, naming the file and the tens
   rejects(st_file("{" + entry("a", "F32", "[1]", "[0,4]") + "," + entry("b", "F32", "[1]", "[8,12]") + "}",
                   four + four + four),
           "b", "the previous tensor ends at 4, leaving a gap");
-  rejects(st_file("{" + entry("a", "F32", "[2]", "[0,8]") + "," + entry("b", "F32", "[1]", "[4,8]") + "}",
-                  four + four),
+  rejects(st_file("{" + entry("a", "F32", "[2]", "[0,8]") + "," + entry("b", "F32", "[1]", "[4,8]") + "}", four + four),
           "b", "the previous tensor ends at 8, so they overlap");
   rejects(st_file("{" + entry("w", "F32", "[1]", "[0,4]") + "}", four + "x"), "w",
           "the tensors cover 4 bytes of data but the file holds 5");
@@ -341,8 +329,7 @@ TEST_CASE("write_safetensors refuses inconsistent tensors and writes nothing", "
   REQUIRE_THROWS_WITH(ldm::write_safetensors(path, {{"bad", bad}}),
                       Contains(path) && Contains("'bad'") && Contains("need 12 bytes, but it holds 8"));
   bad = {"Q4", {1}, std::vector<unsigned char>(1)};
-  REQUIRE_THROWS_WITH(ldm::write_safetensors(path, {{"q", bad}}),
-                      Contains("'q'") && Contains("unknown dtype 'Q4'"));
+  REQUIRE_THROWS_WITH(ldm::write_safetensors(path, {{"q", bad}}), Contains("'q'") && Contains("unknown dtype 'Q4'"));
   bad = {"F32", {-1}, {}};
   REQUIRE_THROWS_WITH(ldm::write_safetensors(path, {{"n", bad}}), Contains("negative dimension"));
   REQUIRE_THROWS_WITH(ldm::write_safetensors(path, {{"__metadata__", ldm::to_tensor(ldm::Vector<float>(1))}}),
@@ -404,8 +391,9 @@ TEST_CASE("saving is atomic: a failed save leaves the old file and no temporary 
 TEST_CASE("read_safetensors_from_memory reads what read_safetensors reads, and refuses the same", "[safetensors]") {
   TempDir dir("from_memory");
   const std::string path = dir.file("m.safetensors");
-  ldm::write_safetensors(path, {{"w", ldm::to_tensor(awkward_values<float>())}, {"b", ldm::to_tensor(ldm::Vector<double>::Ones(3))}},
-                         {{"k", "v"}});
+  ldm::write_safetensors(
+      path, {{"w", ldm::to_tensor(awkward_values<float>())}, {"b", ldm::to_tensor(ldm::Vector<double>::Ones(3))}},
+      {{"k", "v"}});
   const std::string bytes = read_bytes(path);
   const ldm::SafetensorsData from_file = ldm::read_safetensors(path);
   const ldm::SafetensorsData from_memory = ldm::read_safetensors_from_memory(bytes, "buffer");

@@ -2,7 +2,7 @@
 // a stopped and resumed fit).
 #pragma once
 
-#include <ldm/pipeline.hpp>
+#include <ldm/pipeline/latent_diffusion.hpp>
 
 #include <string>
 

@@ -8,7 +8,7 @@
     if (!(x)) throw std::logic_error("eigen_assert failed: " #x); \
   } while (false)
 
-#include <ldm/samplers.hpp>
+#include <ldm/diffusion/samplers.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -27,9 +27,7 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-LD abar_at(const ldm::Schedule<double>& s, int t) {
-  return t < 0 ? 1.0L : static_cast<LD>(s.alphas_cumprod_f64(t));
-}
+LD abar_at(const ldm::Schedule<double>& s, int t) { return t < 0 ? 1.0L : static_cast<LD>(s.alphas_cumprod_f64(t)); }
 
 struct Recorded {
   int step, num_steps, t;
@@ -62,8 +60,7 @@ struct Hat {
 };
 Hat hat(LD z, LD out, LD abar, ldm::Prediction p, LD clip = 0) {
   const LD a = std::sqrt(abar), b = std::sqrt(1 - abar);
-  Hat h = p == ldm::Prediction::epsilon ? Hat{(z - b * out) / a, out}
-                                        : Hat{a * z - b * out, a * out + b * z};
+  Hat h = p == ldm::Prediction::epsilon ? Hat{(z - b * out) / a, out} : Hat{a * z - b * out, a * out + b * z};
   if (clip > 0) {
     h.x0 = std::clamp(h.x0, -clip, clip);
     h.eps = (z - a * h.x0) / b;
@@ -72,13 +69,10 @@ Hat hat(LD z, LD out, LD abar, ldm::Prediction p, LD clip = 0) {
 }
 
 ldm::StepCallback<double> recorder(std::vector<Recorded>& log) {
-  return [&log](int step, int n, int t, const ldm::Matrix<double>& z) {
-    log.push_back({step, n, t, z});
-  };
+  return [&log](int step, int n, int t, const ldm::Matrix<double>& z) { log.push_back({step, n, t, z}); };
 }
 
-void require_close(const ldm::Matrix<double>& got, const ldm::Matrix<LD>& want,
-                   double tol = 1e-12) {
+void require_close(const ldm::Matrix<double>& got, const ldm::Matrix<LD>& want, double tol = 1e-12) {
   REQUIRE(got.rows() == want.rows());
   REQUIRE(got.cols() == want.cols());
   for (Eigen::Index r = 0; r < got.rows(); ++r)
@@ -141,8 +135,8 @@ constexpr double kMeanTol = 0.05, kStdRelTol = 0.05;
 
 ColumnStats require_gaussian(const ldm::Matrix<float>& x, Eigen::Index c) {
   const ColumnStats st = column_stats(x, c);
-  INFO("column " << c << ": mean " << st.mean << " (want " << kMean[c] << "), std " << st.std
-                 << " (want " << kStd[c] << ", ratio " << st.std / kStd[c] << ")");
+  INFO("column " << c << ": mean " << st.mean << " (want " << kMean[c] << "), std " << st.std << " (want " << kStd[c]
+                 << ", ratio " << st.std / kStd[c] << ")");
   CHECK(std::abs(st.mean - kMean[c]) < kMeanTol);
   CHECK(std::abs(st.std / kStd[c] - 1) < kStdRelTol);
   return st;
@@ -162,14 +156,12 @@ ldm::Matrix<float> standard_start(Eigen::Index rows, std::uint64_t seed) {
   ldm::Matrix<float> x = ldm::normal<float>(ldm::make_key(seed), rows, 2).values;
   for (Eigen::Index c = 0; c < 2; ++c) {
     const ColumnStats st = column_stats(x, c);
-    x.col(c) =
-        ((x.col(c).array() - static_cast<float>(st.mean)) / static_cast<float>(st.std)).matrix();
+    x.col(c) = ((x.col(c).array() - static_cast<float>(st.mean)) / static_cast<float>(st.std)).matrix();
   }
   return x;
 }
 
-ldm::Draw<float> run_oracle(const ldm::SamplerOptions& o, Eigen::Index rows = 4000,
-                            std::uint64_t seed = 7) {
+ldm::Draw<float> run_oracle(const ldm::SamplerOptions& o, Eigen::Index rows = 4000, std::uint64_t seed = 7) {
   const auto schedule = ldm::make_schedule<float>();
   GaussianOracle<float> oracle{schedule, kMean, kStd, o.prediction};
   return ldm::sample(oracle, schedule, standard_start(rows, seed), ldm::make_key(seed + 1), o);
@@ -221,8 +213,7 @@ TEST_CASE("timesteps follow diffusers' spacing rules", "[samplers]") {
     CHECK(ldm::timesteps(1000, 1, TimestepSpacing::leading) == std::vector<int>{0});
     CHECK(ldm::timesteps(1000, 1, TimestepSpacing::trailing) == std::vector<int>{999});
     CHECK(ldm::timesteps(1000, 1, TimestepSpacing::linspace) == std::vector<int>{0});
-    for (auto sp :
-         {TimestepSpacing::leading, TimestepSpacing::trailing, TimestepSpacing::linspace}) {
+    for (auto sp : {TimestepSpacing::leading, TimestepSpacing::trailing, TimestepSpacing::linspace}) {
       const auto all = ldm::timesteps(7, 7, sp);
       CHECK(all == std::vector<int>{6, 5, 4, 3, 2, 1, 0});
     }
@@ -230,8 +221,7 @@ TEST_CASE("timesteps follow diffusers' spacing rules", "[samplers]") {
   SECTION("always N distinct descending entries in [0, T)") {
     for (int T : {1, 2, 7, 100, 1000})
       for (int N = 1; N <= T; N += (T > 100 ? 37 : 1))
-        for (auto sp :
-             {TimestepSpacing::leading, TimestepSpacing::trailing, TimestepSpacing::linspace}) {
+        for (auto sp : {TimestepSpacing::leading, TimestepSpacing::trailing, TimestepSpacing::linspace}) {
           const auto ts = ldm::timesteps(T, N, sp);
           INFO("T " << T << " N " << N << " spacing " << static_cast<int>(sp));
           REQUIRE(ts.size() == static_cast<std::size_t>(N));
@@ -260,8 +250,7 @@ TEST_CASE("timesteps follow diffusers' spacing rules", "[samplers]") {
     REQUIRE_THROWS_WITH(ldm::timesteps(1000, 0, TimestepSpacing::leading),
                         Contains("timesteps: num_steps must be in [1, 1000], got 0"));
     REQUIRE_THROWS_WITH(ldm::timesteps(1000, 1001, TimestepSpacing::leading), Contains("got 1001"));
-    REQUIRE_THROWS_WITH(ldm::timesteps(0, 1, TimestepSpacing::leading),
-                        Contains("train_steps must be >= 1, got 0"));
+    REQUIRE_THROWS_WITH(ldm::timesteps(0, 1, TimestepSpacing::leading), Contains("train_steps must be >= 1, got 0"));
     REQUIRE_THROWS_WITH(ldm::timesteps(10, 2, static_cast<TimestepSpacing>(5)),
                         Contains("spacing") && Contains("got 5"));
   }
@@ -271,8 +260,7 @@ TEST_CASE("timesteps follow diffusers' spacing rules", "[samplers]") {
 // One step of each sampler against a hand computation in long double
 
 TEST_CASE("DDIM steps match a hand computation", "[samplers]") {
-  const auto sched =
-      ldm::make_schedule<double>({.num_steps = 10, .beta_start = 0.05, .beta_end = 0.3});
+  const auto sched = ldm::make_schedule<double>({.num_steps = 10, .beta_start = 0.05, .beta_end = 0.3});
   const ldm::Matrix<double> x_T = start_latents();
   const ldm::Key key = ldm::make_key(42);
 
@@ -310,8 +298,7 @@ TEST_CASE("DDIM steps match a hand computation", "[samplers]") {
     std::vector<Recorded> log;
     const double eta = 0.7;
     const auto out = ldm::ddim_sample(
-        model, sched, x_T, key,
-        {.num_steps = 5, .eta = eta, .spacing = ldm::TimestepSpacing::trailing}, recorder(log));
+        model, sched, x_T, key, {.num_steps = 5, .eta = eta, .spacing = ldm::TimestepSpacing::trailing}, recorder(log));
     REQUIRE(model.seen == std::vector<int>{9, 7, 5, 3, 1});
     // Steps 0..3 draw (sigma > 0), the last step (abar_prev = 1) does not.
     ldm::Matrix<double> noise(3, 2);
@@ -329,8 +316,7 @@ TEST_CASE("DDIM steps match a hand computation", "[samplers]") {
       for (int c = 0; c < 2; ++c) {
         const LD z = x_T(r, c);
         const Hat h = hat(z, linear_model(z, 9), at, ldm::Prediction::epsilon);
-        want(r, c) =
-            std::sqrt(ap) * h.x0 + std::sqrt(1 - ap - sigma * sigma) * h.eps + sigma * noise(r, c);
+        want(r, c) = std::sqrt(ap) * h.x0 + std::sqrt(1 - ap - sigma * sigma) * h.eps + sigma * noise(r, c);
       }
     require_close(log[0].z, want);
   }
@@ -339,9 +325,7 @@ TEST_CASE("DDIM steps match a hand computation", "[samplers]") {
     LinearModel model;  // read as v(z, t) this time
     std::vector<Recorded> log;
     ldm::ddim_sample(model, sched, x_T, key,
-                     {.num_steps = 2,
-                      .spacing = ldm::TimestepSpacing::linspace,
-                      .prediction = ldm::Prediction::v},
+                     {.num_steps = 2, .spacing = ldm::TimestepSpacing::linspace, .prediction = ldm::Prediction::v},
                      recorder(log));
     REQUIRE(model.seen == std::vector<int>{9, 0});
     ldm::Matrix<LD> want(3, 2);
@@ -356,12 +340,9 @@ TEST_CASE("DDIM steps match a hand computation", "[samplers]") {
 
   SECTION("clip_x0 clamps x0_hat and re-derives eps from it") {
     // eps = -4 z pushes x0_hat = (z + 4 sigma z) / alpha far outside [-1, 1].
-    auto far_out = [](const ldm::Matrix<double>& z, const Eigen::VectorXi&) -> ldm::Matrix<double> {
-      return -4.0 * z;
-    };
+    auto far_out = [](const ldm::Matrix<double>& z, const Eigen::VectorXi&) -> ldm::Matrix<double> { return -4.0 * z; };
     std::vector<Recorded> log;
-    const auto out =
-        ldm::ddim_sample(far_out, sched, x_T, key, {.num_steps = 5, .clip_x0 = 1.0}, recorder(log));
+    const auto out = ldm::ddim_sample(far_out, sched, x_T, key, {.num_steps = 5, .clip_x0 = 1.0}, recorder(log));
     ldm::Matrix<LD> want(3, 2);
     int clipped = 0;
     for (int r = 0; r < 3; ++r)
@@ -383,20 +364,17 @@ TEST_CASE("DDIM steps match a hand computation", "[samplers]") {
 }
 
 TEST_CASE("DDPM steps match a hand computation", "[samplers]") {
-  const auto sched =
-      ldm::make_schedule<double>({.num_steps = 10, .beta_start = 0.05, .beta_end = 0.3});
+  const auto sched = ldm::make_schedule<double>({.num_steps = 10, .beta_start = 0.05, .beta_end = 0.3});
   const ldm::Matrix<double> x_T = start_latents();
   const ldm::Key key = ldm::make_key(3);
   for (auto variance : {ldm::VarianceType::fixed_small, ldm::VarianceType::fixed_large}) {
     for (auto prediction : {ldm::Prediction::epsilon, ldm::Prediction::v}) {
-      INFO("variance " << static_cast<int>(variance) << " prediction "
-                       << static_cast<int>(prediction));
+      INFO("variance " << static_cast<int>(variance) << " prediction " << static_cast<int>(prediction));
       LinearModel model;
       std::vector<Recorded> log;
       // num_steps and spacing are ignored: DDPM visits every training timestep.
       const auto out = ldm::ddpm_sample(
-          model, sched, x_T, key, {.num_steps = 3, .variance = variance, .prediction = prediction},
-          recorder(log));
+          model, sched, x_T, key, {.num_steps = 3, .variance = variance, .prediction = prediction}, recorder(log));
       REQUIRE(model.seen == std::vector<int>{9, 8, 7, 6, 5, 4, 3, 2, 1, 0});
       REQUIRE(log.size() == 10);
       CHECK(log[9].num_steps == 10);
@@ -408,15 +386,13 @@ TEST_CASE("DDPM steps match a hand computation", "[samplers]") {
       // Step 0: t = 9, prev = 8 (Ho et al. 2020, eq. 7).
       const LD at = abar_at(sched, 9), ap = abar_at(sched, 8);
       const LD alpha_step = at / ap, beta_step = 1 - alpha_step;
-      const LD var =
-          variance == ldm::VarianceType::fixed_small ? (1 - ap) / (1 - at) * beta_step : beta_step;
+      const LD var = variance == ldm::VarianceType::fixed_small ? (1 - ap) / (1 - at) * beta_step : beta_step;
       ldm::Matrix<LD> want(3, 2), last(3, 2);
       for (int r = 0; r < 3; ++r)
         for (int c = 0; c < 2; ++c) {
           const LD z = x_T(r, c);
           const Hat h = hat(z, linear_model(z, 9), at, prediction);
-          want(r, c) = std::sqrt(ap) * beta_step / (1 - at) * h.x0 +
-                       std::sqrt(alpha_step) * (1 - ap) / (1 - at) * z +
+          want(r, c) = std::sqrt(ap) * beta_step / (1 - at) * h.x0 + std::sqrt(alpha_step) * (1 - ap) / (1 - at) * z +
                        std::sqrt(var) * noise(r, c);
           // t = 0: abar_prev = 1, so mean = x0_hat and no noise.
           const LD z8 = log[8].z(r, c);
@@ -429,16 +405,15 @@ TEST_CASE("DDPM steps match a hand computation", "[samplers]") {
 }
 
 TEST_CASE("DPM-Solver++(2M) steps match a hand computation", "[samplers]") {
-  const auto sched =
-      ldm::make_schedule<double>({.num_steps = 10, .beta_start = 0.05, .beta_end = 0.3});
+  const auto sched = ldm::make_schedule<double>({.num_steps = 10, .beta_start = 0.05, .beta_end = 0.3});
   const ldm::Matrix<double> x_T = start_latents();
   const ldm::Key key = ldm::make_key(5);
   for (auto prediction : {ldm::Prediction::epsilon, ldm::Prediction::v}) {
     INFO("prediction " << static_cast<int>(prediction));
     LinearModel model;
     std::vector<Recorded> log;
-    const auto out = ldm::dpmpp_2m_sample(
-        model, sched, x_T, key, {.num_steps = 4, .prediction = prediction}, recorder(log));
+    const auto out =
+        ldm::dpmpp_2m_sample(model, sched, x_T, key, {.num_steps = 4, .prediction = prediction}, recorder(log));
     // dpmpp_timesteps(10, 4, leading): 8, 6, 4, 2, 0 without the 0.
     REQUIRE(model.seen == std::vector<int>{8, 6, 4, 2});
     REQUIRE(out.key == key);
@@ -458,8 +433,8 @@ TEST_CASE("DPM-Solver++(2M) steps match a hand computation", "[samplers]") {
         const LD d_6 = hat(z1, linear_model(z1, 6), abar_at(sched, 6), prediction).x0;
         const LD h = lambda(4) - lambda(6), r0 = (lambda(6) - lambda(8)) / h;
         const LD D1 = (d_6 - d_8) / r0;
-        second(r, c) = sigma(4) / sigma(6) * z1 - alpha(4) * (std::exp(-h) - 1) * d_6 -
-                       0.5L * alpha(4) * (std::exp(-h) - 1) * D1;
+        second(r, c) =
+            sigma(4) / sigma(6) * z1 - alpha(4) * (std::exp(-h) - 1) * d_6 - 0.5L * alpha(4) * (std::exp(-h) - 1) * D1;
         // Last step (first order) 2 -> clean: sigma = 0, e^-h = 0, so z = x0_hat.
         const LD z2 = log[2].z(r, c);
         last(r, c) = hat(z2, linear_model(z2, 2), abar_at(sched, 2), prediction).x0;
@@ -472,9 +447,7 @@ TEST_CASE("DPM-Solver++(2M) steps match a hand computation", "[samplers]") {
 
 TEST_CASE("every sampler keeps a clipped sample inside the bound", "[samplers]") {
   const auto sched = ldm::make_schedule<double>({.num_steps = 20});
-  auto far_out = [](const ldm::Matrix<double>& z, const Eigen::VectorXi&) -> ldm::Matrix<double> {
-    return -3.0 * z;
-  };
+  auto far_out = [](const ldm::Matrix<double>& z, const Eigen::VectorXi&) -> ldm::Matrix<double> { return -3.0 * z; };
   for (auto kind : {ldm::SamplerKind::ddpm, ldm::SamplerKind::ddim, ldm::SamplerKind::dpmpp_2m}) {
     INFO("kind " << static_cast<int>(kind));
     const ldm::SamplerOptions clipped{.kind = kind, .num_steps = 10, .eta = 0.5, .clip_x0 = 1.5};
@@ -482,8 +455,7 @@ TEST_CASE("every sampler keeps a clipped sample inside the bound", "[samplers]")
     CHECK(out.values.cwiseAbs().maxCoeff() <= 1.5);
     ldm::SamplerOptions free = clipped;
     free.clip_x0 = 0;
-    CHECK(ldm::sample(far_out, sched, 64, 3, ldm::make_key(11), free).values.cwiseAbs().maxCoeff() >
-          3);
+    CHECK(ldm::sample(far_out, sched, 64, 3, ldm::make_key(11), free).values.cwiseAbs().maxCoeff() > 3);
   }
 }
 
@@ -495,16 +467,12 @@ TEST_CASE("every sampler keeps a clipped sample inside the bound", "[samplers]")
 // the same affine recurrences). DPM-Solver++(2M)-20 is within 1.5%. So both pass the 5% bound
 // with some room, and the next case shows DDIM's error shrinking with the step count.
 TEST_CASE("DDIM-50 with the exact network reproduces N(m, s^2)", "[samplers]") {
-  for (auto spacing : {ldm::TimestepSpacing::leading, ldm::TimestepSpacing::trailing,
-                       ldm::TimestepSpacing::linspace})
+  for (auto spacing : {ldm::TimestepSpacing::leading, ldm::TimestepSpacing::trailing, ldm::TimestepSpacing::linspace})
     for (auto prediction : {ldm::Prediction::epsilon, ldm::Prediction::v}) {
-      INFO("spacing " << static_cast<int>(spacing) << " prediction "
-                      << static_cast<int>(prediction));
-      require_gaussian(run_oracle({.kind = ldm::SamplerKind::ddim,
-                                   .num_steps = 50,
-                                   .spacing = spacing,
-                                   .prediction = prediction})
-                           .values);
+      INFO("spacing " << static_cast<int>(spacing) << " prediction " << static_cast<int>(prediction));
+      require_gaussian(
+          run_oracle({.kind = ldm::SamplerKind::ddim, .num_steps = 50, .spacing = spacing, .prediction = prediction})
+              .values);
     }
 }
 
@@ -522,24 +490,20 @@ TEST_CASE("DDIM's narrowing shrinks as the step count grows", "[samplers]") {
 }
 
 TEST_CASE("DPM-Solver++(2M)-20 with the exact network reproduces N(m, s^2)", "[samplers]") {
-  for (auto spacing : {ldm::TimestepSpacing::leading, ldm::TimestepSpacing::trailing,
-                       ldm::TimestepSpacing::linspace})
+  for (auto spacing : {ldm::TimestepSpacing::leading, ldm::TimestepSpacing::trailing, ldm::TimestepSpacing::linspace})
     for (auto prediction : {ldm::Prediction::epsilon, ldm::Prediction::v}) {
-      INFO("spacing " << static_cast<int>(spacing) << " prediction "
-                      << static_cast<int>(prediction));
-      require_gaussian(run_oracle({.kind = ldm::SamplerKind::dpmpp_2m,
-                                   .num_steps = 20,
-                                   .spacing = spacing,
-                                   .prediction = prediction})
-                           .values);
+      INFO("spacing " << static_cast<int>(spacing) << " prediction " << static_cast<int>(prediction));
+      require_gaussian(
+          run_oracle(
+              {.kind = ldm::SamplerKind::dpmpp_2m, .num_steps = 20, .spacing = spacing, .prediction = prediction})
+              .values);
     }
 }
 
 TEST_CASE("DDIM with eta = 1 over every timestep is DDPM fixed_small", "[samplers]") {
   // Song et al. 2021, sec. 4.1: sigma with eta = 1 is the DDPM posterior, and both samplers
   // draw one fill_normal per step with t > 0 from the running key, so the runs coincide.
-  const auto sched =
-      ldm::make_schedule<double>({.num_steps = 30, .beta_start = 1e-3, .beta_end = 0.2});
+  const auto sched = ldm::make_schedule<double>({.num_steps = 30, .beta_start = 1e-3, .beta_end = 0.2});
   GaussianOracle<double> oracle{sched, kMean, kStd};
   const ldm::Key key = ldm::make_key(17);
   const auto ddpm = ldm::ddpm_sample(oracle, sched, 50, 2, key);
@@ -577,15 +541,11 @@ TEST_CASE("DDIM with eta 0 is deterministic", "[samplers]") {
 TEST_CASE("DDPM-1000 with the exact network reproduces N(m, s^2)", "[samplers][slow]") {
   using V = ldm::VarianceType;
   using P = ldm::Prediction;
-  for (auto [variance, prediction] :
-       {std::pair{V::fixed_small, P::epsilon}, std::pair{V::fixed_large, P::epsilon},
-        std::pair{V::fixed_small, P::v}}) {
-    INFO("variance " << static_cast<int>(variance) << " prediction "
-                     << static_cast<int>(prediction));
+  for (auto [variance, prediction] : {std::pair{V::fixed_small, P::epsilon}, std::pair{V::fixed_large, P::epsilon},
+                                      std::pair{V::fixed_small, P::v}}) {
+    INFO("variance " << static_cast<int>(variance) << " prediction " << static_cast<int>(prediction));
     require_gaussian(
-        run_oracle({.kind = ldm::SamplerKind::ddpm, .variance = variance, .prediction = prediction},
-                   8000)
-            .values);
+        run_oracle({.kind = ldm::SamplerKind::ddpm, .variance = variance, .prediction = prediction}, 8000).values);
   }
 }
 
@@ -593,14 +553,13 @@ TEST_CASE("DDIM-1000 with eta 0 agrees with DDPM-1000 in distribution", "[sample
   const auto schedule = ldm::make_schedule<float>();
   GaussianOracle<float> oracle{schedule, kMean, kStd};
   const ldm::Matrix<float> x_T = standard_start(8000, 1);
-  const auto ddim = ldm::sample(oracle, schedule, x_T, ldm::make_key(2),
-                                {.kind = ldm::SamplerKind::ddim, .num_steps = 1000});
-  const auto ddpm =
-      ldm::sample(oracle, schedule, x_T, ldm::make_key(2), {.kind = ldm::SamplerKind::ddpm});
+  const auto ddim =
+      ldm::sample(oracle, schedule, x_T, ldm::make_key(2), {.kind = ldm::SamplerKind::ddim, .num_steps = 1000});
+  const auto ddpm = ldm::sample(oracle, schedule, x_T, ldm::make_key(2), {.kind = ldm::SamplerKind::ddpm});
   for (Eigen::Index c = 0; c < 2; ++c) {
     const ColumnStats sa = require_gaussian(ddim.values, c), sd = require_gaussian(ddpm.values, c);
-    INFO("column " << c << ": DDIM mean " << sa.mean << " std " << sa.std << ", DDPM mean "
-                   << sd.mean << " std " << sd.std);
+    INFO("column " << c << ": DDIM mean " << sa.mean << " std " << sa.std << ", DDPM mean " << sd.mean << " std "
+                   << sd.std);
     CHECK(std::abs(sa.mean - sd.mean) < kMeanTol);
     CHECK(std::abs(sa.std / sd.std - 1) < kStdRelTol);
   }
@@ -625,8 +584,7 @@ TEST_CASE("the rows overloads draw x_T from the key first", "[samplers]") {
     ldm::Draw<float> named;
     if (kind == ldm::SamplerKind::ddpm) named = ldm::ddpm_sample(oracle, sched, 16, 2, key, o);
     if (kind == ldm::SamplerKind::ddim) named = ldm::ddim_sample(oracle, sched, 16, 2, key, o);
-    if (kind == ldm::SamplerKind::dpmpp_2m)
-      named = ldm::dpmpp_2m_sample(oracle, sched, 16, 2, key, o);
+    if (kind == ldm::SamplerKind::dpmpp_2m) named = ldm::dpmpp_2m_sample(oracle, sched, 16, 2, key, o);
     REQUIRE(named.values == from_rows.values);
     REQUIRE(named.key == from_rows.key);
     // Same key, same samples; a stochastic sampler moves the key on.
@@ -661,11 +619,8 @@ TEST_CASE("the sampling loop does not allocate", "[samplers]") {
   for (auto kind : {ldm::SamplerKind::ddpm, ldm::SamplerKind::ddim, ldm::SamplerKind::dpmpp_2m}) {
     INFO("kind " << static_cast<int>(kind));
     steps = 0;
-    const ldm::SamplerOptions o{.kind = kind,
-                                .num_steps = 20,
-                                .eta = 0.5,
-                                .prediction = ldm::Prediction::v,
-                                .clip_x0 = 2.0};
+    const ldm::SamplerOptions o{
+        .kind = kind, .num_steps = 20, .eta = 0.5, .prediction = ldm::Prediction::v, .clip_x0 = 2.0};
     ldm::Draw<float> out;
     REQUIRE_NOTHROW(out = ldm::sample(oracle, sched, x_T, ldm::make_key(9), o, forbid));
     Eigen::internal::set_is_malloc_allowed(true);
@@ -682,10 +637,9 @@ TEST_CASE("samplers reject bad options", "[samplers]") {
   const ldm::Key key = ldm::make_key(0);
   const ldm::Matrix<float> x_T = ldm::Matrix<float>::Ones(4, 2);
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  const std::vector<std::pair<ldm::SamplerKind, const char*>> kinds{
-      {ldm::SamplerKind::ddpm, "ddpm_sample"},
-      {ldm::SamplerKind::ddim, "ddim_sample"},
-      {ldm::SamplerKind::dpmpp_2m, "dpmpp_2m_sample"}};
+  const std::vector<std::pair<ldm::SamplerKind, const char*>> kinds{{ldm::SamplerKind::ddpm, "ddpm_sample"},
+                                                                    {ldm::SamplerKind::ddim, "ddim_sample"},
+                                                                    {ldm::SamplerKind::dpmpp_2m, "dpmpp_2m_sample"}};
   for (const auto& entry : kinds) {
     const ldm::SamplerKind kind = entry.first;  // not a structured binding: the lambda captures it
     const char* name = entry.second;
@@ -699,15 +653,13 @@ TEST_CASE("samplers reject bad options", "[samplers]") {
       REQUIRE_NOTHROW(run({.num_steps = 0, .spacing = static_cast<ldm::TimestepSpacing>(9)}));
     } else {
       REQUIRE_THROWS_AS(run({.num_steps = 0}), std::invalid_argument);
-      REQUIRE_THROWS_WITH(run({.num_steps = 0}), Contains(name) &&
-                                                     Contains("num_steps must be in [1, 100]") &&
-                                                     Contains("got 0"));
+      REQUIRE_THROWS_WITH(run({.num_steps = 0}),
+                          Contains(name) && Contains("num_steps must be in [1, 100]") && Contains("got 0"));
       REQUIRE_THROWS_WITH(run({.num_steps = 101}), Contains("num_steps") && Contains("got 101"));
       REQUIRE_THROWS_WITH(run({.spacing = static_cast<ldm::TimestepSpacing>(9)}),
                           Contains("spacing") && Contains("got 9"));
     }
-    REQUIRE_THROWS_WITH(run({.eta = -0.1}),
-                        Contains(name) && Contains("eta must be finite and >= 0, got -0.1"));
+    REQUIRE_THROWS_WITH(run({.eta = -0.1}), Contains(name) && Contains("eta must be finite and >= 0, got -0.1"));
     REQUIRE_THROWS_WITH(run({.eta = nan}), Contains("eta") && Contains("nan"));
     REQUIRE_THROWS_WITH(run({.clip_x0 = -1}), Contains("clip_x0") && Contains("got -1"));
     REQUIRE_THROWS_WITH(run({.clip_x0 = nan}), Contains("clip_x0") && Contains("nan"));
@@ -718,8 +670,7 @@ TEST_CASE("samplers reject bad options", "[samplers]") {
     ldm::SamplerOptions ok{.kind = kind, .num_steps = 5};
     REQUIRE_THROWS_WITH(ldm::sample(zero, sched, ldm::Matrix<float>(0, 2), key, ok),
                         Contains(name) && Contains("x_T") && Contains("0x2"));
-    auto wrong_shape = [](const ldm::Matrix<float>& z,
-                          const Eigen::VectorXi&) -> ldm::Matrix<float> {
+    auto wrong_shape = [](const ldm::Matrix<float>& z, const Eigen::VectorXi&) -> ldm::Matrix<float> {
       return ldm::Matrix<float>::Zero(z.rows(), z.cols() + 1);
     };
     REQUIRE_THROWS_AS(ldm::sample(wrong_shape, sched, x_T, key, ok), std::runtime_error);
@@ -727,8 +678,7 @@ TEST_CASE("samplers reject bad options", "[samplers]") {
                         Contains(name) && Contains("model output is 4x3 but z_t is 4x2"));
     REQUIRE_NOTHROW(ldm::sample(zero, sched, x_T, key, ok));
   }
-  REQUIRE_THROWS_WITH(
-      ldm::sample(zero, sched, x_T, key, {.kind = static_cast<ldm::SamplerKind>(4)}),
-      Contains("sample: kind") && Contains("got 4"));
+  REQUIRE_THROWS_WITH(ldm::sample(zero, sched, x_T, key, {.kind = static_cast<ldm::SamplerKind>(4)}),
+                      Contains("sample: kind") && Contains("got 4"));
   REQUIRE_THROWS_WITH(ldm::ddim_sample(zero, sched, -1, 2, key), Contains("rows"));
 }

@@ -1,4 +1,4 @@
-#include <ldm/schedule.hpp>
+#include <ldm/diffusion/schedule.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -36,8 +36,7 @@ Reference reference_schedule(const ldm::ScheduleOptions& o) {
         const long double c = std::cos((t + 0.008L) / 1.008L * pi / 2);
         return c * c;
       };
-      beta = std::min(
-          1 - f(static_cast<long double>(i + 1) / T) / f(static_cast<long double>(i) / T), 0.999L);
+      beta = std::min(1 - f(static_cast<long double>(i + 1) / T) / f(static_cast<long double>(i) / T), 0.999L);
     }
     r.betas.push_back(beta);
   }
@@ -70,8 +69,7 @@ void check_against_reference(const ldm::ScheduleOptions& o, double rel) {
     CHECK(s.alphas_cumprod_f64(t) == Approx(ab).epsilon(1e-12));
     CHECK(double(s.sqrt_alphas_cumprod(t)) == Approx(std::sqrt(ab)).epsilon(rel));
     CHECK(double(s.sqrt_one_minus_alphas_cumprod(t)) == Approx(std::sqrt(1 - ab)).epsilon(rel));
-    CHECK(double(s.posterior_variance(t)) ==
-          Approx(static_cast<double>(r.posterior[t])).epsilon(rel).margin(1e-30));
+    CHECK(double(s.posterior_variance(t)) == Approx(static_cast<double>(r.posterior[t])).epsilon(rel).margin(1e-30));
   }
 }
 
@@ -95,8 +93,7 @@ TEST_CASE("linear schedule matches a long double computation", "[schedule]") {
 }
 
 TEST_CASE("linear default hits the known end points", "[schedule]") {
-  const auto s =
-      ldm::make_schedule<float>({.num_steps = 1000, .beta_start = 1e-4, .beta_end = 0.02});
+  const auto s = ldm::make_schedule<float>({.num_steps = 1000, .beta_start = 1e-4, .beta_end = 0.02});
   REQUIRE(s.num_steps == 1000);
   REQUIRE(s.betas(0) == Approx(1e-4).epsilon(1e-6));
   REQUIRE(s.betas(999) == Approx(0.02).epsilon(1e-6));
@@ -113,10 +110,8 @@ TEST_CASE("linear default hits the known end points", "[schedule]") {
 }
 
 TEST_CASE("scaled_linear schedule is the square of a linspace of square roots", "[schedule]") {
-  const ldm::ScheduleOptions o{.num_steps = 1000,
-                               .beta_start = 0.00085,
-                               .beta_end = 0.012,
-                               .kind = ldm::BetaSchedule::scaled_linear};
+  const ldm::ScheduleOptions o{
+      .num_steps = 1000, .beta_start = 0.00085, .beta_end = 0.012, .kind = ldm::BetaSchedule::scaled_linear};
   check_against_reference<double>(o, 1e-12);
   check_against_reference<float>(o, 2e-6);
   const auto s = ldm::make_schedule<double>(o);
@@ -124,12 +119,9 @@ TEST_CASE("scaled_linear schedule is the square of a linspace of square roots", 
   REQUIRE(s.betas(999) == Approx(0.012).epsilon(1e-14));
   // Midpoint: ((sqrt(a) + sqrt(b)) / 2)^2 lies below the linear midpoint (a + b) / 2.
   const double mid = (std::sqrt(0.00085) + std::sqrt(0.012)) / 2;
-  const auto linear =
-      ldm::make_schedule<double>({.num_steps = 3, .beta_start = 0.00085, .beta_end = 0.012});
-  const auto scaled = ldm::make_schedule<double>({.num_steps = 3,
-                                                  .beta_start = 0.00085,
-                                                  .beta_end = 0.012,
-                                                  .kind = ldm::BetaSchedule::scaled_linear});
+  const auto linear = ldm::make_schedule<double>({.num_steps = 3, .beta_start = 0.00085, .beta_end = 0.012});
+  const auto scaled = ldm::make_schedule<double>(
+      {.num_steps = 3, .beta_start = 0.00085, .beta_end = 0.012, .kind = ldm::BetaSchedule::scaled_linear});
   REQUIRE(scaled.betas(1) == Approx(mid * mid).epsilon(1e-14));
   REQUIRE(scaled.betas(1) < linear.betas(1));
   check_monotone(s);
@@ -164,32 +156,22 @@ TEST_CASE("make_schedule rejects bad options", "[schedule]") {
   using ldm::make_schedule;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   REQUIRE_THROWS_AS(make_schedule<float>({.num_steps = 0}), std::invalid_argument);
-  REQUIRE_THROWS_WITH(make_schedule<float>({.num_steps = 0}),
-                      Contains("num_steps") && Contains("got 0"));
-  REQUIRE_THROWS_WITH(make_schedule<float>({.num_steps = -3}),
-                      Contains("num_steps") && Contains("-3"));
-  REQUIRE_THROWS_WITH(make_schedule<float>({.beta_start = 0.0}),
-                      Contains("beta_start must be in (0, 1), got 0"));
+  REQUIRE_THROWS_WITH(make_schedule<float>({.num_steps = 0}), Contains("num_steps") && Contains("got 0"));
+  REQUIRE_THROWS_WITH(make_schedule<float>({.num_steps = -3}), Contains("num_steps") && Contains("-3"));
+  REQUIRE_THROWS_WITH(make_schedule<float>({.beta_start = 0.0}), Contains("beta_start must be in (0, 1), got 0"));
   REQUIRE_THROWS_WITH(make_schedule<float>({.beta_start = -1e-4}), Contains("beta_start"));
-  REQUIRE_THROWS_WITH(make_schedule<float>({.beta_end = 1.0}),
-                      Contains("beta_end must be in (0, 1), got 1"));
-  REQUIRE_THROWS_WITH(make_schedule<float>({.beta_end = 1.5}),
-                      Contains("beta_end") && Contains("1.5"));
-  REQUIRE_THROWS_WITH(make_schedule<float>({.beta_start = nan}),
-                      Contains("beta_start") && Contains("nan"));
-  REQUIRE_THROWS_WITH(make_schedule<float>({.beta_end = nan}),
-                      Contains("beta_end") && Contains("nan"));
+  REQUIRE_THROWS_WITH(make_schedule<float>({.beta_end = 1.0}), Contains("beta_end must be in (0, 1), got 1"));
+  REQUIRE_THROWS_WITH(make_schedule<float>({.beta_end = 1.5}), Contains("beta_end") && Contains("1.5"));
+  REQUIRE_THROWS_WITH(make_schedule<float>({.beta_start = nan}), Contains("beta_start") && Contains("nan"));
+  REQUIRE_THROWS_WITH(make_schedule<float>({.beta_end = nan}), Contains("beta_end") && Contains("nan"));
+  REQUIRE_THROWS_WITH(make_schedule<float>({.beta_start = 0.02, .beta_end = 1e-4}),
+                      Contains("beta_start must be <= beta_end") && Contains("0.02") && Contains("0.0001"));
   REQUIRE_THROWS_WITH(
-      make_schedule<float>({.beta_start = 0.02, .beta_end = 1e-4}),
-      Contains("beta_start must be <= beta_end") && Contains("0.02") && Contains("0.0001"));
-  REQUIRE_THROWS_WITH(
-      make_schedule<float>(
-          {.beta_start = 0.5, .beta_end = 1.2, .kind = ldm::BetaSchedule::scaled_linear}),
+      make_schedule<float>({.beta_start = 0.5, .beta_end = 1.2, .kind = ldm::BetaSchedule::scaled_linear}),
       Contains("beta_end"));
   REQUIRE_THROWS_WITH(make_schedule<float>({.kind = static_cast<ldm::BetaSchedule>(7)}),
                       Contains("kind") && Contains("got 7"));
-  REQUIRE_THROWS_AS(make_schedule<double>({.num_steps = 0, .kind = ldm::BetaSchedule::cosine}),
-                    std::invalid_argument);
+  REQUIRE_THROWS_AS(make_schedule<double>({.num_steps = 0, .kind = ldm::BetaSchedule::cosine}), std::invalid_argument);
 }
 
 TEMPLATE_TEST_CASE("add_noise and velocity match a hand computation", "[schedule]", float, double) {
@@ -209,8 +191,7 @@ TEMPLATE_TEST_CASE("add_noise and velocity match a hand computation", "[schedule
       const long double a = std::sqrt(r.abar[t(b)]), sig = std::sqrt(1 - r.abar[t(b)]);
       const long double x = z0(b, c), e = eps(b, c);
       CHECK(double(z_t(b, c)) == Approx(static_cast<double>(a * x + sig * e)).epsilon(tol));
-      CHECK(double(v(b, c)) ==
-            Approx(static_cast<double>(a * e - sig * x)).epsilon(tol).margin(tol));
+      CHECK(double(v(b, c)) == Approx(static_cast<double>(a * e - sig * x)).epsilon(tol).margin(tol));
     }
   // The identities the samplers use: z0 = sqrt(abar) z_t - sqrt(1 - abar) v and
   // eps = sqrt(abar) v + sqrt(1 - abar) z_t.
@@ -234,24 +215,20 @@ TEMPLATE_TEST_CASE("add_noise and velocity match a hand computation", "[schedule
 
 TEST_CASE("add_noise and velocity reject bad shapes and timesteps", "[schedule]") {
   const auto s = ldm::make_schedule<float>({.num_steps = 10});
-  const ldm::Matrix<float> z0 = ldm::Matrix<float>::Ones(3, 2),
-                           eps = ldm::Matrix<float>::Ones(3, 2);
+  const ldm::Matrix<float> z0 = ldm::Matrix<float>::Ones(3, 2), eps = ldm::Matrix<float>::Ones(3, 2);
   Eigen::VectorXi t = Eigen::VectorXi::Zero(3);
   ldm::Matrix<float> out;
   t(1) = 10;
   REQUIRE_THROWS_WITH(ldm::add_noise(s, z0, t, eps),
                       Contains("add_noise") && Contains("t(1) must be in [0, 10), got 10"));
   t(1) = -1;
-  REQUIRE_THROWS_WITH(ldm::velocity(s, z0, t, eps, out),
-                      Contains("velocity") && Contains("got -1"));
+  REQUIRE_THROWS_WITH(ldm::velocity(s, z0, t, eps, out), Contains("velocity") && Contains("got -1"));
   REQUIRE_THROWS_WITH(ldm::add_noise(s, z0, Eigen::VectorXi::Zero(2), eps),
                       Contains("one timestep per row") && Contains("(3), got 2"));
-  REQUIRE_THROWS_WITH(
-      ldm::add_noise(s, z0, Eigen::VectorXi::Zero(3), ldm::Matrix<float>::Ones(3, 3)),
-      Contains("z0 is 3x2 but eps is 3x3"));
-  REQUIRE_THROWS_WITH(
-      ldm::velocity(s, z0, Eigen::VectorXi::Zero(3), ldm::Matrix<float>::Ones(2, 2)),
-      Contains("velocity") && Contains("eps is 2x2"));
+  REQUIRE_THROWS_WITH(ldm::add_noise(s, z0, Eigen::VectorXi::Zero(3), ldm::Matrix<float>::Ones(3, 3)),
+                      Contains("z0 is 3x2 but eps is 3x3"));
+  REQUIRE_THROWS_WITH(ldm::velocity(s, z0, Eigen::VectorXi::Zero(3), ldm::Matrix<float>::Ones(2, 2)),
+                      Contains("velocity") && Contains("eps is 2x2"));
   REQUIRE_NOTHROW(ldm::add_noise(s, z0, Eigen::VectorXi::Zero(3), eps, out));
   REQUIRE(out.rows() == 3);
 }

@@ -1,5 +1,5 @@
-#include <ldm/params.hpp>
-#include <ldm/standardizer.hpp>
+#include <ldm/core/visit.hpp>
+#include <ldm/data/standardizer.hpp>
 
 #include <catch2/catch.hpp>
 

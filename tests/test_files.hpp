@@ -27,8 +27,7 @@ struct TempDir {
   std::string file(const std::string& name) const { return (path / name).string(); }
   std::vector<std::string> entries() const {
     std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(path))
-      names.push_back(e.path().filename().string());
+    for (const auto& e : std::filesystem::directory_iterator(path)) names.push_back(e.path().filename().string());
     return names;
   }
 };

@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 
-#include <ldm/build.hpp>
-#include <ldm/random.hpp>
-#include <ldm/threads.hpp>
+#include <ldm/core/random.hpp>
+#include <ldm/core/threads.hpp>
+#include <ldm/nn/build.hpp>
 
 #include <algorithm>
 #include <string>
@@ -102,8 +102,9 @@ double largest_difference(ModelPasses& a, ModelPasses& b) {
     diff = std::max(diff, static_cast<double>((u - v).cwiseAbs().maxCoeff()) / scale);
   };
   const std::pair<Matrix<float>*, Matrix<float>*> outputs[] = {
-      {&a.eps_hat, &b.eps_hat}, {&a.eps_hat_shared_t, &b.eps_hat_shared_t}, {&a.dz, &b.dz},
-      {&a.mu, &b.mu},           {&a.log_var, &b.log_var},                   {&a.dx_enc, &b.dx_enc},
+      {&a.eps_hat, &b.eps_hat}, {&a.eps_hat_shared_t, &b.eps_hat_shared_t},
+      {&a.dz, &b.dz},           {&a.mu, &b.mu},
+      {&a.log_var, &b.log_var}, {&a.dx_enc, &b.dx_enc},
       {&a.x_hat, &b.x_hat},     {&a.dz_dec, &b.dz_dec}};
   for (const auto& [u, v] : outputs) add(*u, *v);
   const auto grads = [&](const std::string&, const auto& u, const auto& v) { add(u, v); };

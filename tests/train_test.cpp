@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include <ldm/train.hpp>
+#include <ldm/train/train.hpp>
 
 #include "gradcheck.hpp"
 
@@ -244,7 +244,8 @@ TEST_CASE("the progress callback sees every step and can stop training") {
     seen.push_back(p);
     return p.step < 5;
   };
-  const TrainResult result = train_vae(enc, dec, data, {.steps = 100, .batch_size = 16, .lr = 1e-3}, make_key(73), callback);
+  const TrainResult result =
+      train_vae(enc, dec, data, {.steps = 100, .batch_size = 16, .lr = 1e-3}, make_key(73), callback);
   REQUIRE(result.stopped);
   REQUIRE(result.loss.size() == 5);
   REQUIRE(seen.size() == 5);
@@ -266,7 +267,8 @@ TEST_CASE("bad training input throws a message naming the problem") {
   nan(3, 4) = std::nanf("");
   REQUIRE_THROWS_WITH(train_vae(enc, dec, nan, {}, make_key(0)), Contains("row 3, column 4"));
   const Matrix<float> data = Matrix<float>::Zero(10, 8);
-  REQUIRE_THROWS_WITH(train_vae(enc, dec, data, {.batch_size = 0}, make_key(0)), Contains("batch_size must be positive"));
+  REQUIRE_THROWS_WITH(train_vae(enc, dec, data, {.batch_size = 0}, make_key(0)),
+                      Contains("batch_size must be positive"));
   REQUIRE_THROWS_WITH(train_vae(enc, dec, data, {.kl_weight = -1}, make_key(0)), Contains("kl_weight"));
   Denoiser<float> den(2, 8, 1, 20, make_key(3));
   const LatentSet<float> latents = encode_latents(enc, data, LatentSource::mean);

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include <ldm/vae.hpp>
+#include <ldm/nn/vae.hpp>
 
 #include "gradcheck.hpp"
 

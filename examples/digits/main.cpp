@@ -22,14 +22,14 @@
 // (generated | held out).
 //
 //   digits [--out DIR] [--seed N] [--quick] [--rows N] [--threads N] [--conditional] ...   (digits --help)
-#include <ldm/csv.hpp>
-#include <ldm/metrics.hpp>
-#include <ldm/pipeline.hpp>
-#include <ldm/random.hpp>
-#include <ldm/threads.hpp>
+#include <ldm/core/random.hpp>
+#include <ldm/core/threads.hpp>
+#include <ldm/data/csv.hpp>
+#include <ldm/eval/metrics.hpp>
+#include <ldm/pipeline/latent_diffusion.hpp>
 
-#include <CLI/CLI.hpp>
 #include <stb/stb_image_write.h>  // Debian's libstb.so holds the implementation
+#include <CLI/CLI.hpp>
 
 #include <Eigen/Eigenvalues>
 
@@ -54,9 +54,7 @@ namespace {
 using ldm::Matrix;
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 struct Settings {
   std::string data = LDM_EXAMPLES_DATA_DIR "/digits.csv";
@@ -69,7 +67,7 @@ struct Settings {
   std::string latent_source = "posterior";
   long long vae_steps = 0, denoiser_steps = 0;  // 0 = the FitOptions defaults (quick: small)
   bool conditional = false;
-  Eigen::Index per_class = 100;   // conditional rows drawn per digit
+  Eigen::Index per_class = 100;  // conditional rows drawn per digit
   double guidance = ldm::SampleOptions{}.guidance;
 };
 
@@ -96,8 +94,8 @@ ldm::ProgressCallback progress_printer(const std::string& label, Clock::time_poi
     if (denoiser_start && p.step == 1 && std::string(p.phase) == "denoiser") *denoiser_start = Clock::now();
     const long long every = std::min<long long>(500, std::max<long long>(p.total_steps / 4, 1));
     if (p.step % every == 0 || p.step == p.total_steps)
-      std::fprintf(stderr, "%-10s %-8s step %5lld/%lld  loss %.5f  lr %.2e  %6.0f samples/s\n", label.c_str(),
-                   p.phase, p.step, p.total_steps, p.loss, p.lr, p.samples_per_second);
+      std::fprintf(stderr, "%-10s %-8s step %5lld/%lld  loss %.5f  lr %.2e  %6.0f samples/s\n", label.c_str(), p.phase,
+                   p.step, p.total_steps, p.loss, p.lr, p.samples_per_second);
     return true;
   };
 }
@@ -183,8 +181,8 @@ Matrix<float> sample_full_space(const FullSpace& f, const ldm::LatentDiffusion<f
     f.denoiser.forward(z_t, t, ws);
     return ws.out;
   };
-  Matrix<float> rows =
-      ldm_model.data_scaling.inverse(ldm::sample(eps, ldm_model.schedule, n, f.denoiser.latent_size(), key, sampler).values);
+  Matrix<float> rows = ldm_model.data_scaling.inverse(
+      ldm::sample(eps, ldm_model.schedule, n, f.denoiser.latent_size(), key, sampler).values);
   ldm_model.postprocess(rows);
   return rows;
 }
@@ -236,10 +234,10 @@ void print_table(const std::vector<Result>& results) {
               "NN share", "copies", "train s", "sample s");
   for (const Result& r : results) {
     const ldm::QualityReport& q = r.quality;
-    std::printf("%-20s %8s %7.4f %8.3f %8.5f %8.4f %8s %6s %8s %8s\n", r.method.c_str(), cell(q.c2st_auc, "%.4f").c_str(),
-                q.ks, q.frechet, q.mmd2, q.corr_error, cell(q.nn_share, "%.4f").c_str(),
-                q.exact_copies ? std::to_string(*q.exact_copies).c_str() : "-", cell(r.train_s, "%.1f").c_str(),
-                cell(r.sample_s, "%.2f").c_str());
+    std::printf("%-20s %8s %7.4f %8.3f %8.5f %8.4f %8s %6s %8s %8s\n", r.method.c_str(),
+                cell(q.c2st_auc, "%.4f").c_str(), q.ks, q.frechet, q.mmd2, q.corr_error,
+                cell(q.nn_share, "%.4f").c_str(), q.exact_copies ? std::to_string(*q.exact_copies).c_str() : "-",
+                cell(r.train_s, "%.1f").c_str(), cell(r.sample_s, "%.2f").c_str());
   }
 }
 
@@ -255,8 +253,8 @@ double run_conditional(const Settings& s, const Split& data, const std::vector<s
   std::vector<std::string> labels;
   for (Eigen::Index i = 0; i < data.train_labels.size(); ++i) labels.push_back(std::to_string(data.train_labels(i)));
   auto start = Clock::now();
-  const auto model = ldm::LatentDiffusion<float>::fit(data.train, labels, options, fit_key,
-                                                      progress_printer("ldm-cond"), columns);
+  const auto model =
+      ldm::LatentDiffusion<float>::fit(data.train, labels, options, fit_key, progress_printer("ldm-cond"), columns);
   const double train_s = seconds_since(start);
   model.save(s.out + "/model_conditional.safetensors");
   const int classes = static_cast<int>(model.class_names.size());
@@ -270,10 +268,11 @@ double run_conditional(const Settings& s, const Split& data, const std::vector<s
   const double sample_s = seconds_since(start);
   const Eigen::VectorXi predicted = classifier.predict(rows.cast<double>());
 
-  std::printf("\nConditional LDM (DDIM-50, guidance w = %g): %lld rows per digit, each classified by a softmax "
-              "regression trained on the %lld real training rows; its accuracy on the %lld real held-out rows: %.4f\n",
-              s.guidance, static_cast<long long>(s.per_class), static_cast<long long>(data.train.rows()),
-              static_cast<long long>(data.holdout.rows()), held_out_acc);
+  std::printf(
+      "\nConditional LDM (DDIM-50, guidance w = %g): %lld rows per digit, each classified by a softmax "
+      "regression trained on the %lld real training rows; its accuracy on the %lld real held-out rows: %.4f\n",
+      s.guidance, static_cast<long long>(s.per_class), static_cast<long long>(data.train.rows()),
+      static_cast<long long>(data.holdout.rows()), held_out_acc);
   std::printf("%-6s %12s %16s\n", "digit", "recognised", "held-out recall");
   double worst = 1.0, total = 0.0;
   for (int c = 0; c < classes; ++c) {
@@ -292,12 +291,14 @@ double run_conditional(const Settings& s, const Split& data, const std::vector<s
   for (const double w : {0.0, 1.0, 2.0, 3.0}) {
     ldm::SampleOptions other = so;
     other.guidance = w;
-    const Eigen::VectorXi p = classifier.predict(model.sample_per_class(s.per_class, other, sample_key).values.cast<double>());
+    const Eigen::VectorXi p =
+        classifier.predict(model.sample_per_class(s.per_class, other, sample_key).values.cast<double>());
     double hits = 0;
     for (int c = 0; c < classes; ++c)
-      hits += (p.segment(c * s.per_class, s.per_class).array() == std::stoi(model.class_names[static_cast<std::size_t>(c)]))
-                  .cast<double>()
-                  .sum();
+      hits +=
+          (p.segment(c * s.per_class, s.per_class).array() == std::stoi(model.class_names[static_cast<std::size_t>(c)]))
+              .cast<double>()
+              .sum();
     std::printf("  w = %g: %.3f", w, hits / static_cast<double>(p.size()));
   }
   std::printf("\nconditional train %.1f s, sampling %lld rows %.2f s; bar: every digit >= 0.90 recognised: %.3f %s\n",
@@ -313,8 +314,10 @@ double run_conditional(const Settings& s, const Split& data, const std::vector<s
       if (data.holdout_labels(i) == digit) real.row(c * grid + j++) = data.holdout.row(i);
   }
   write_digit_png(s.out + "/digits_by_class.png", generated, real, grid);
-  std::printf("wrote %s/digits_by_class.png (one row per digit 0-9: generated | held out), "
-              "%s/model_conditional.safetensors\n", s.out.c_str(), s.out.c_str());
+  std::printf(
+      "wrote %s/digits_by_class.png (one row per digit 0-9: generated | held out), "
+      "%s/model_conditional.safetensors\n",
+      s.out.c_str(), s.out.c_str());
   return worst;
 }
 
@@ -334,16 +337,18 @@ int run(const Settings& s) {
   //       3 full-space training, 4 Gaussian, 5 evaluation (C2ST folds), 6 row subset
   const Split data = split_rows(rows, labels, keys[0]);
   const ldm::FitOptions options = fit_options(s);
-  std::printf("digits: %lld rows x %lld columns -> %lld training, %lld held out; %lld rows generated per method; "
-              "threads %d%s\n",
-              static_cast<long long>(rows.rows()), static_cast<long long>(rows.cols()),
-              static_cast<long long>(data.train.rows()), static_cast<long long>(data.holdout.rows()),
-              static_cast<long long>(n_gen), ldm::num_threads(), s.quick ? " (quick smoke run)" : "");
-  std::printf("model: latent %d, hidden %d, %d blocks, %d diffusion steps, %s time embedding, %s latents; "
-              "VAE %lld steps, denoiser %lld steps\n",
-              options.model.latent_size, options.model.hidden_size, options.model.num_layers, options.model.num_steps,
-              s.time_embedding.c_str(), s.latent_source == "mean" ? "mean" : "posterior-sample",
-              options.vae.steps, options.denoiser.steps);
+  std::printf(
+      "digits: %lld rows x %lld columns -> %lld training, %lld held out; %lld rows generated per method; "
+      "threads %d%s\n",
+      static_cast<long long>(rows.rows()), static_cast<long long>(rows.cols()),
+      static_cast<long long>(data.train.rows()), static_cast<long long>(data.holdout.rows()),
+      static_cast<long long>(n_gen), ldm::num_threads(), s.quick ? " (quick smoke run)" : "");
+  std::printf(
+      "model: latent %d, hidden %d, %d blocks, %d diffusion steps, %s time embedding, %s latents; "
+      "VAE %lld steps, denoiser %lld steps\n",
+      options.model.latent_size, options.model.hidden_size, options.model.num_layers, options.model.num_steps,
+      s.time_embedding.c_str(), s.latent_source == "mean" ? "mean" : "posterior-sample", options.vae.steps,
+      options.denoiser.steps);
   std::fflush(stdout);
 
   // The latent diffusion model.
@@ -392,7 +397,8 @@ int run(const Settings& s) {
   Matrix<float> gauss = gaussian_sample(data.train, n_gen, keys[4]);
   model.postprocess(gauss);
   synthetic.push_back({Result{"Gaussian fit", {}, std::nullopt, seconds_since(start)}, std::move(gauss)});
-  synthetic.push_back({Result{"training rows", {}, std::nullopt, std::nullopt}, random_rows(data.train, n_gen, keys[6])});
+  synthetic.push_back(
+      {Result{"training rows", {}, std::nullopt, std::nullopt}, random_rows(data.train, n_gen, keys[6])});
 
   // Outputs, then the (slower) evaluation.
   const Matrix<float>& ddim_rows = synthetic[1].second;  // (synthetic is complete: no reallocation)
@@ -419,24 +425,27 @@ int run(const Settings& s) {
               static_cast<long long>(n_gen), static_cast<long long>(data.holdout.rows()),
               results.front().quality.ideal_share.value_or(0.0));
   print_table(results);
-  std::printf("\nLDM train %.1f s = VAE + encode %.1f s + denoiser %.1f s (%.2f ms/step); "
-              "full-space denoiser %.1f s (%.2f ms/step)\n",
-              ldm_train_s, ldm_train_s - ldm_denoiser_s, ldm_denoiser_s,
-              1e3 * ldm_denoiser_s / static_cast<double>(std::max<long long>(options.denoiser.steps, 1)), full_train_s,
-              1e3 * full_train_s / static_cast<double>(std::max<long long>(options.denoiser.steps, 1)));
+  std::printf(
+      "\nLDM train %.1f s = VAE + encode %.1f s + denoiser %.1f s (%.2f ms/step); "
+      "full-space denoiser %.1f s (%.2f ms/step)\n",
+      ldm_train_s, ldm_train_s - ldm_denoiser_s, ldm_denoiser_s,
+      1e3 * ldm_denoiser_s / static_cast<double>(std::max<long long>(options.denoiser.steps, 1)), full_train_s,
+      1e3 * full_train_s / static_cast<double>(std::max<long long>(options.denoiser.steps, 1)));
   std::printf("DDIM-50 sampling of %lld rows: LDM %.2f s, full-space %.2f s\n", static_cast<long long>(n_gen),
               ddim_sample_s, full_sample_s);
   const ldm::QualityReport& q = results[1].quality;
   const double budget_s = ldm_train_s + ddim_sample_s;
   const auto verdict = [](bool ok) { return ok ? "ok" : "MISSED"; };
-  std::printf("quality bar (LDM DDIM-50): C2ST AUC %.4f <= 0.65 %s; KS %.4f <= 0.08 %s; exact copies %zu == 0 %s; "
-              "NN share %.4f <= 0.93 %s; train + sample %.1f s < 240 s (on 2 cores) %s\n",
-              q.c2st_auc.value_or(1.0), verdict(q.c2st_auc.value_or(1.0) <= 0.65), q.ks, verdict(q.ks <= 0.08),
-              q.exact_copies.value_or(0), verdict(q.exact_copies.value_or(0) == 0), q.nn_share.value_or(1.0),
-              verdict(q.nn_share.value_or(1.0) <= 0.93), budget_s, verdict(budget_s < 240));
-  std::printf("wrote %s/samples.csv (LDM DDIM-50), %s/digits.png (generated | held out), %s/model.safetensors, "
-              "train.csv and held_out.csv\n",
-              s.out.c_str(), s.out.c_str(), s.out.c_str());
+  std::printf(
+      "quality bar (LDM DDIM-50): C2ST AUC %.4f <= 0.65 %s; KS %.4f <= 0.08 %s; exact copies %zu == 0 %s; "
+      "NN share %.4f <= 0.93 %s; train + sample %.1f s < 240 s (on 2 cores) %s\n",
+      q.c2st_auc.value_or(1.0), verdict(q.c2st_auc.value_or(1.0) <= 0.65), q.ks, verdict(q.ks <= 0.08),
+      q.exact_copies.value_or(0), verdict(q.exact_copies.value_or(0) == 0), q.nn_share.value_or(1.0),
+      verdict(q.nn_share.value_or(1.0) <= 0.93), budget_s, verdict(budget_s < 240));
+  std::printf(
+      "wrote %s/samples.csv (LDM DDIM-50), %s/digits.png (generated | held out), %s/model.safetensors, "
+      "train.csv and held_out.csv\n",
+      s.out.c_str(), s.out.c_str(), s.out.c_str());
   std::fflush(stdout);
   // The conditional model: the same fit key (so the same VAE), the same sampling noise.
   if (s.conditional) run_conditional(s, data, table.columns, options, keys[1], keys[2]);
@@ -467,7 +476,8 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--conditional", s.conditional,
                "also train the conditional model on the labels and report per-digit class fidelity");
-  app.add_option("--per-class", s.per_class, "conditional rows drawn per digit")->capture_default_str()
+  app.add_option("--per-class", s.per_class, "conditional rows drawn per digit")
+      ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--guidance", s.guidance, "classifier-free guidance scale of the conditional rows")
       ->capture_default_str();

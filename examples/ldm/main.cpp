@@ -4,11 +4,11 @@
 //   ldm sample --model MODEL.safetensors --per-class N --out FILE.csv [options]
 //   ldm eval   --real HELD_OUT.csv --synth FILE.csv [--train TRAIN.csv] [--json]
 // Errors print one line "ldm: error: ..." and exit with status 1 (usage errors: CLI11's 1xx).
-#include <ldm/atomic_file.hpp>
-#include <ldm/csv.hpp>
-#include <ldm/metrics.hpp>
-#include <ldm/pipeline.hpp>
-#include <ldm/threads.hpp>
+#include <ldm/core/threads.hpp>
+#include <ldm/data/csv.hpp>
+#include <ldm/eval/metrics.hpp>
+#include <ldm/io/atomic_file.hpp>
+#include <ldm/pipeline/latent_diffusion.hpp>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -57,8 +57,8 @@ class ProgressPrinter {
       const int width = 30;
       const int filled = static_cast<int>(width * p.step / std::max<long long>(p.total_steps, 1));
       std::fprintf(stderr, "\r%-8s [%s%s] %lld/%lld loss %.4f %.0f samples/s ETA %s   ", p.phase,
-                   std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(), p.step,
-                   p.total_steps, p.loss, p.samples_per_second, clock_text(eta).c_str());
+                   std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(), p.step, p.total_steps,
+                   p.loss, p.samples_per_second, clock_text(eta).c_str());
       if (last) std::fputc('\n', stderr);
     } else if (p.step == 1 || last || p.step % std::max<long long>(p.total_steps / 20, 1) == 0) {
       std::fprintf(stderr, "%s step %lld/%lld loss %.5f lr %.2e %.0f samples/s ETA %s\n", p.phase, p.step,
@@ -101,7 +101,8 @@ ldm::CsvTable read_table(const std::string& path, const std::vector<std::string>
 // Writes a CSV whose first column, `label`, holds each row's class name, then the values.
 void write_labelled_csv(const std::string& path, const std::vector<std::string>& labels,
                         const std::vector<std::string>& columns, const ldm::Matrix<float>& values) {
-  if (static_cast<Eigen::Index>(labels.size()) != values.rows() || static_cast<Eigen::Index>(columns.size()) != values.cols())
+  if (static_cast<Eigen::Index>(labels.size()) != values.rows() ||
+      static_cast<Eigen::Index>(columns.size()) != values.cols())
     throw std::logic_error("write_labelled_csv: labels, columns and values do not fit together");
   std::string text = "label";
   for (const std::string& c : columns) {
@@ -175,9 +176,9 @@ ldm::SamplerKind sampler_kind(const std::string& name) {
 }
 
 struct CheckpointOptions {
-  std::string path;       // where the training state goes (default: MODEL.checkpoint.safetensors)
-  long long every = 0;    // save every that many steps (0: only when interrupted)
-  std::string resume;     // continue from this state file
+  std::string path;     // where the training state goes (default: MODEL.checkpoint.safetensors)
+  long long every = 0;  // save every that many steps (0: only when interrupted)
+  std::string resume;   // continue from this state file
 };
 
 // Returns the exit status: 0 when trained, 128 + signal when interrupted (state saved).
@@ -196,8 +197,8 @@ int run_train(const std::string& data, const std::vector<std::string>& drop, con
     const std::vector<std::string>& classes = run.model().class_names;
     std::string list;
     for (std::size_t c = 0; c < classes.size() && c < 20; ++c) list += (c ? ", " : "") + classes[c];
-    std::fprintf(stderr, "ldm: conditional on column '%s': %zu classes (%s%s)\n", label_column.c_str(),
-                 classes.size(), list.c_str(), classes.size() > 20 ? ", ..." : "");
+    std::fprintf(stderr, "ldm: conditional on column '%s': %zu classes (%s%s)\n", label_column.c_str(), classes.size(),
+                 list.c_str(), classes.size() > 20 ? ", ..." : "");
   }
   if (!checkpoint.resume.empty()) {
     run.resume(checkpoint.resume);
@@ -233,7 +234,8 @@ void run_sample(const std::string& model_path, long long n, long long per_class,
   if (per_class > 0) {
     const ldm::Matrix<float> rows = model.sample_per_class(per_class, options, key).values;
     std::vector<std::string> labels;
-    for (const std::string& name : model.class_names) labels.insert(labels.end(), static_cast<std::size_t>(per_class), name);
+    for (const std::string& name : model.class_names)
+      labels.insert(labels.end(), static_cast<std::size_t>(per_class), name);
     write_labelled_csv(out, labels, model.columns.names, rows);
     std::fprintf(stderr, "ldm: wrote %lld rows (%zu classes x %lld) to %s\n", static_cast<long long>(rows.rows()),
                  model.class_names.size(), per_class, out.c_str());
@@ -281,12 +283,16 @@ void run_eval(const std::string& real_path, const std::string& synth_path, const
     std::cout << j.dump(2) << "\n";
     return;
   }
-  const std::map<std::string, std::string> labels{
-      {"rows_real", "real rows"}, {"rows_synth", "synthetic rows"},
-      {"c2st_auc", "classifier two-sample AUC (0.5 = indistinguishable)"},
-      {"ks", "mean per-column KS statistic"}, {"frechet", "Frechet distance"}, {"mmd2", "MMD^2 (RBF, unbiased)"},
-      {"corr_error", "mean |correlation error|"}, {"nn_share", "nearest-neighbour share (train closer)"},
-      {"nn_share_ideal", "nearest-neighbour share, ideal"}, {"exact_copies", "exact copies of training rows"}};
+  const std::map<std::string, std::string> labels{{"rows_real", "real rows"},
+                                                  {"rows_synth", "synthetic rows"},
+                                                  {"c2st_auc", "classifier two-sample AUC (0.5 = indistinguishable)"},
+                                                  {"ks", "mean per-column KS statistic"},
+                                                  {"frechet", "Frechet distance"},
+                                                  {"mmd2", "MMD^2 (RBF, unbiased)"},
+                                                  {"corr_error", "mean |correlation error|"},
+                                                  {"nn_share", "nearest-neighbour share (train closer)"},
+                                                  {"nn_share_ideal", "nearest-neighbour share, ideal"},
+                                                  {"exact_copies", "exact copies of training rows"}};
   for (const auto& [key, value] : j.items()) std::printf("%-55s %s\n", labels.at(key).c_str(), value.dump().c_str());
 }
 
@@ -316,16 +322,26 @@ int main(int argc, char** argv) {
   train->add_option("--latent-size", fit.model.latent_size)->capture_default_str()->check(CLI::PositiveNumber);
   train->add_option("--hidden-size", fit.model.hidden_size, "even")->capture_default_str()->check(CLI::PositiveNumber);
   train->add_option("--num-layers", fit.model.num_layers)->capture_default_str()->check(CLI::NonNegativeNumber);
-  train->add_option("--num-steps", fit.model.num_steps, "diffusion timesteps")->capture_default_str()->check(CLI::PositiveNumber);
-  train->add_option("--vae-steps", fit.vae.steps, "VAE optimizer steps")->capture_default_str()->check(CLI::NonNegativeNumber);
-  train->add_option("--denoiser-steps", fit.denoiser.steps, "denoiser optimizer steps")->capture_default_str()->check(CLI::NonNegativeNumber);
-  train->add_option("--batch-size", batch_size, "batch size of both phases (default 128 VAE, 256 denoiser)")->check(CLI::PositiveNumber);
+  train->add_option("--num-steps", fit.model.num_steps, "diffusion timesteps")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  train->add_option("--vae-steps", fit.vae.steps, "VAE optimizer steps")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  train->add_option("--denoiser-steps", fit.denoiser.steps, "denoiser optimizer steps")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  train->add_option("--batch-size", batch_size, "batch size of both phases (default 128 VAE, 256 denoiser)")
+      ->check(CLI::PositiveNumber);
   train->add_option("--lr", lr, "learning rate of both phases (default 1e-3)")->check(CLI::PositiveNumber);
   CheckpointOptions checkpoint;
   train->add_option("--checkpoint", checkpoint.path, "training state file (default: OUT.checkpoint.safetensors)");
-  train->add_option("--checkpoint-every", checkpoint.every, "save the training state every N steps (0: only on SIGINT/SIGTERM)")
+  train
+      ->add_option("--checkpoint-every", checkpoint.every,
+                   "save the training state every N steps (0: only on SIGINT/SIGTERM)")
       ->check(CLI::NonNegativeNumber);
-  train->add_option("--resume", checkpoint.resume, "continue a run from its training state file")->check(CLI::ExistingFile);
+  train->add_option("--resume", checkpoint.resume, "continue a run from its training state file")
+      ->check(CLI::ExistingFile);
 
   std::string model_in, sample_out, sampler = "ddim", label;
   long long n = 0, per_class = 0;
@@ -335,21 +351,29 @@ int main(int argc, char** argv) {
   auto* sample_cmd = app.add_subcommand("sample", "draw new rows from a trained model");
   sample_cmd->add_option("--model", model_in, "a model written by ldm train")->required()->check(CLI::ExistingFile);
   auto* n_option = sample_cmd->add_option("-n", n, "how many rows");
-  auto* per_class_option = sample_cmd->add_option("--per-class", per_class, "this many rows of every class (conditional models)")
-                               ->check(CLI::PositiveNumber)->excludes(n_option);
+  auto* per_class_option =
+      sample_cmd->add_option("--per-class", per_class, "this many rows of every class (conditional models)")
+          ->check(CLI::PositiveNumber)
+          ->excludes(n_option);
   sample_cmd->add_option("--label", label, "the class of the rows (conditional models)")->excludes(per_class_option);
-  sample_cmd->add_option("--guidance", sample.guidance,
-                         "classifier-free guidance scale w with --label or --per-class (0 = unconditional, 1 = plain conditional)")
+  sample_cmd
+      ->add_option(
+          "--guidance", sample.guidance,
+          "classifier-free guidance scale w with --label or --per-class (0 = unconditional, 1 = plain conditional)")
       ->capture_default_str();
-  sample_cmd->add_option("--sampler", sampler, "ddpm, ddim or dpm++2m")->capture_default_str()
+  sample_cmd->add_option("--sampler", sampler, "ddpm, ddim or dpm++2m")
+      ->capture_default_str()
       ->check(CLI::IsMember({"ddpm", "ddim", "dpm++2m"}));
-  sample_cmd->add_option("--steps", sample.sampler.num_steps, "steps of ddim and dpm++2m")->capture_default_str()
+  sample_cmd->add_option("--steps", sample.sampler.num_steps, "steps of ddim and dpm++2m")
+      ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  sample_cmd->add_option("--eta", sample.sampler.eta, "ddim noise (0 = deterministic)")->capture_default_str()
+  sample_cmd->add_option("--eta", sample.sampler.eta, "ddim noise (0 = deterministic)")
+      ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   sample_cmd->add_option("--seed", sample_seed)->capture_default_str();
   sample_cmd->add_option("--out", sample_out, "the CSV file to write")->required();
-  sample_cmd->add_flag("--no-postprocess", no_postprocess, "keep raw values (no rounding or clipping to the data's range)");
+  sample_cmd->add_flag("--no-postprocess", no_postprocess,
+                       "keep raw values (no rounding or clipping to the data's range)");
   sample_cmd->add_flag("--no-clip", no_clip, "do not clip the predicted x0 to the training latents' range");
 
   std::string real, synth, train_rows;

@@ -21,7 +21,7 @@ extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, st
 // schedule, column names, latent bound) instead of stopping at the length check. The other half
 // are libFuzzer's own, on the whole file.
 extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size, std::size_t max_size,
-                                              unsigned int seed) {
+                                               unsigned int seed) {
   std::minstd_rand random(seed);
   if (size < 8 || random() % 2 == 0) return LLVMFuzzerMutate(data, size, max_size);
   std::uint64_t length = 0;

@@ -5,9 +5,9 @@
 // report, a leak, a timeout.
 #pragma once
 
-#include <ldm/csv.hpp>
-#include <ldm/pipeline.hpp>
-#include <ldm/safetensors.hpp>
+#include <ldm/data/csv.hpp>
+#include <ldm/io/safetensors.hpp>
+#include <ldm/pipeline/latent_diffusion.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -67,8 +67,7 @@ inline bool csv_input(std::string_view input) {
   return library_accepts([&] {
     const ldm::CsvTable table = ldm::parse_csv(input.substr(1), "fuzz", options);
     // What every table satisfies: rows, one column of values per name, one value per row.
-    if (table.rows() <= 0 || table.values.cols() != static_cast<Eigen::Index>(table.columns.size()))
-      std::abort();
+    if (table.rows() <= 0 || table.values.cols() != static_cast<Eigen::Index>(table.columns.size())) std::abort();
     for (const ldm::TextColumn& t : table.text)
       if (static_cast<Eigen::Index>(t.values.size()) != table.rows()) std::abort();
     if (!table.columns.empty()) {

@@ -1,7 +1,7 @@
 // Writes the seed corpora of the fuzz targets: a few valid inputs and a few corrupt ones each.
 //   make_seeds <folder>   writes <folder>/{safetensors,csv,checkpoint}/<name>
 // The files in tests/fuzz/corpus were made by it; rerun it after a format change.
-#include <ldm/pipeline.hpp>
+#include <ldm/pipeline/latent_diffusion.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -55,35 +55,59 @@ std::string with_metadata(const std::string& bytes, const std::string& key, cons
 
 void safetensors_seeds(const fs::path& dir) {
   const std::string one_f32 = std::string("\x00\x00\x80\x3f", 4);  // 1.0f
-  write_file(dir / "valid_two_f32", st(R"({"__metadata__":{"note":"x"},"a":{"dtype":"F32","shape":[2,1],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
-                                      one_f32 + one_f32 + one_f32));
-  write_file(dir / "valid_mixed", st(R"({"d":{"dtype":"F64","shape":[],"data_offsets":[0,8]},"i":{"dtype":"I64","shape":[1],"data_offsets":[8,16]},"h":{"dtype":"F16","shape":[1,2],"data_offsets":[16,20]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[20,24]},"u":{"dtype":"U8","shape":[2,0],"data_offsets":[24,24]},"t":{"dtype":"BOOL","shape":[1],"data_offsets":[24,25]}})",
-                                     std::string(25, '\x01')));
+  write_file(
+      dir / "valid_two_f32",
+      st(R"({"__metadata__":{"note":"x"},"a":{"dtype":"F32","shape":[2,1],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+         one_f32 + one_f32 + one_f32));
+  write_file(
+      dir / "valid_mixed",
+      st(R"({"d":{"dtype":"F64","shape":[],"data_offsets":[0,8]},"i":{"dtype":"I64","shape":[1],"data_offsets":[8,16]},"h":{"dtype":"F16","shape":[1,2],"data_offsets":[16,20]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[20,24]},"u":{"dtype":"U8","shape":[2,0],"data_offsets":[24,24]},"t":{"dtype":"BOOL","shape":[1],"data_offsets":[24,25]}})",
+         std::string(25, '\x01')));
   write_file(dir / "valid_empty", st("{}"));
-  write_file(dir / "valid_padded_unknown_field", st(R"({"a":{"dtype":"U16","shape":[1],"data_offsets":[0,2],"extra":[{"x":null}]}}    )", "\x01\x02"));
+  write_file(dir / "valid_padded_unknown_field",
+             st(R"({"a":{"dtype":"U16","shape":[1],"data_offsets":[0,2],"extra":[{"x":null}]}}    )", "\x01\x02"));
   write_file(dir / "bad_gap", st(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", one_f32 + one_f32));
-  write_file(dir / "bad_overflow", st(R"({"a":{"dtype":"F64","shape":[4294967296,4294967296,2],"data_offsets":[0,8]}})", one_f32 + one_f32));
-  write_file(dir / "bad_huge_tensor", st(R"({"a":{"dtype":"F32","shape":[1000000,1000000],"data_offsets":[0,4000000000000]}})", one_f32));
+  write_file(dir / "bad_overflow",
+             st(R"({"a":{"dtype":"F64","shape":[4294967296,4294967296,2],"data_offsets":[0,8]}})", one_f32 + one_f32));
+  write_file(dir / "bad_huge_tensor",
+             st(R"({"a":{"dtype":"F32","shape":[1000000,1000000],"data_offsets":[0,4000000000000]}})", one_f32));
   write_file(dir / "bad_header_length", le64(1ull << 40) + "{}");
   write_file(dir / "bad_json", st(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]})", one_f32));
-  write_file(dir / "bad_duplicate", st(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", one_f32));
+  write_file(
+      dir / "bad_duplicate",
+      st(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+         one_f32));
   write_file(dir / "bad_metadata", st(R"({"__metadata__":{"k":1}})"));
 }
 
 void csv_seeds(const fs::path& dir) {
   // The first byte is the fuzz target's option flags: 1 header, 2 detect header, 4 allow empty,
   // 8/16 the delimiter (, ; tab space), 32 a text column "label", 64 small limits.
-  write_file(dir / "valid_header", "\x01" "a,b,c\n1,2,3\n4.5,-6e-3,+7\n");
-  write_file(dir / "valid_quoted_crlf", "\x01" "\xEF\xBB\xBF\"x, y\",\"say \"\"hi\"\"\"\r\n 1 , \"2\"\r\n\r\n\r\n");
-  write_file(dir / "valid_detect_no_header", "\x0a" "1;2\n3;4\n");
+  write_file(dir / "valid_header",
+             "\x01"
+             "a,b,c\n1,2,3\n4.5,-6e-3,+7\n");
+  write_file(dir / "valid_quoted_crlf",
+             "\x01"
+             "\xEF\xBB\xBF\"x, y\",\"say \"\"hi\"\"\"\r\n 1 , \"2\"\r\n\r\n\r\n");
+  write_file(dir / "valid_detect_no_header",
+             "\x0a"
+             "1;2\n3;4\n");
   write_file(dir / "valid_label_empty", std::string("\x25", 1) + "p,label,q\n1,cat,\n,\"dog\",2\n");
   write_file(dir / "valid_tab", std::string("\x11", 1) + "u\tv\n1\t2\n");
   const std::string digits = read_file(LDM_EXAMPLES_DATA_DIR "/digits.csv");
   write_file(dir / "valid_digits_rows", "\x01" + digits.substr(0, digits.rfind('\n', 700) + 1));  // whole rows
-  write_file(dir / "bad_ragged", "\x01" "a,b\n1,2\n3\n");
-  write_file(dir / "bad_unclosed_quote", "\x01" "a,b\n\"1,2\n");
-  write_file(dir / "bad_nan", "\x01" "a\nnan\n");
-  write_file(dir / "bad_too_many_columns", "\x41" "1,2,3,4,5,6,7,8,9,10\n");
+  write_file(dir / "bad_ragged",
+             "\x01"
+             "a,b\n1,2\n3\n");
+  write_file(dir / "bad_unclosed_quote",
+             "\x01"
+             "a,b\n\"1,2\n");
+  write_file(dir / "bad_nan",
+             "\x01"
+             "a\nnan\n");
+  write_file(dir / "bad_too_many_columns",
+             "\x41"
+             "1,2,3,4,5,6,7,8,9,10\n");
   write_file(dir / "bad_long_line", "\x41" + std::string(100, '1') + "\n");
 }
 

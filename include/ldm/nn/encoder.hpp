@@ -3,7 +3,7 @@
 // heads enc_mu and enc_log_var (hidden -> latent).
 #pragma once
 
-#include <ldm/layers.hpp>
+#include <ldm/nn/layers.hpp>
 
 namespace ldm {
 
@@ -18,9 +18,9 @@ struct EncoderOutput {
 template <class S>
 struct EncoderWorkspace {
   Matrix<S> sig0, h0, sig1, h1;  // (B, hidden): sigmoids of the pre-activations, SiLU outputs
-  EncoderOutput<S> out;      // (B, latent) each
-  Matrix<S> dh, da;          // (B, hidden) scratch
-  Matrix<S> dx;              // (B, input): the input gradient that backward returns
+  EncoderOutput<S> out;          // (B, latent) each
+  Matrix<S> dh, da;              // (B, hidden) scratch
+  Matrix<S> dx;                  // (B, input): the input gradient that backward returns
 };
 
 template <class S = float>
@@ -71,8 +71,8 @@ struct Encoder {
 
   // backward without dL/dx, all training needs: saves the largest product of the backward
   // pass (input x hidden per row). ws.dx is left as it was.
-  void backward_params(const Matrix<S>& x, EncoderWorkspace<S>& ws, const Matrix<S>& d_mu,
-                       const Matrix<S>& d_log_var, Encoder& grad) const {
+  void backward_params(const Matrix<S>& x, EncoderWorkspace<S>& ws, const Matrix<S>& d_mu, const Matrix<S>& d_log_var,
+                       Encoder& grad) const {
     detail::require_same_shape("Encoder::backward", "d_mu", d_mu, "mu", ws.out.mu);
     detail::require_same_shape("Encoder::backward", "d_log_var", d_log_var, "log_var", ws.out.log_var);
     // The input gradients first, row by row (on big batches one region, each thread on its own
@@ -102,9 +102,13 @@ struct Encoder {
     Dense<S>::visit_each(f, m.enc_log_var...);
   }
   template <class F>
-  void visit(F&& f) { visit_each(f, *this); }
+  void visit(F&& f) {
+    visit_each(f, *this);
+  }
   template <class F>
-  void visit(F&& f) const { visit_each(f, *this); }
+  void visit(F&& f) const {
+    visit_each(f, *this);
+  }
 
  private:
   // The forward on the given rows (see Dense's RowSlice); ws sized.

@@ -8,7 +8,7 @@
 // that classifier-free guidance needs; an unconditional model has no label_embed at all.
 #pragma once
 
-#include <ldm/layers.hpp>
+#include <ldm/nn/layers.hpp>
 
 #include <vector>
 
@@ -44,23 +44,23 @@ struct BlockActivations {
 
 template <class S>
 struct DenoiserWorkspace {
-  Matrix<S> emb, a_t, temb;              // (B, hidden): embedding, time_mlp_1 output, its SiLU
-  std::vector<Matrix<S>> h;              // num_layers + 1 residual states (B, hidden)
+  Matrix<S> emb, a_t, temb;  // (B, hidden): embedding, time_mlp_1 output, its SiLU
+  std::vector<Matrix<S>> h;  // num_layers + 1 residual states (B, hidden)
   std::vector<BlockActivations<S>> blocks;
-  Matrix<S> out;                         // (B, latent): eps_hat
-  Matrix<S> dh, dn, du, da;              // backward scratch
-  Matrix<S> dz;                          // (B, latent): the input gradient that backward returns
+  Matrix<S> out;             // (B, latent): eps_hat
+  Matrix<S> dh, dn, du, da;  // backward scratch
+  Matrix<S> dz;              // (B, latent): the input gradient that backward returns
   // The embedding of every timestep (num_steps, hidden), computed on first use: it depends on
   // num_steps, the width and the kind only, so each step just copies rows.
   Matrix<S> emb_table;
   TimeEmbedding emb_table_kind = TimeEmbedding::normalized;
-  Eigen::VectorXi all_steps;                   // 0 .. num_steps - 1, to build the table
+  Eigen::VectorXi all_steps;             // 0 .. num_steps - 1, to build the table
   Matrix<S> emb_one, a_t_one, temb_one;  // (1 or num_classes + 1, hidden): the time path when every row shares t
   // Set by a forward whose rows share one t and no label: emb and a_t were left as their one row
   // (emb_one, a_t_one), since only backward reads them; backward replicates them first.
   bool time_rows_pending = false;
-  Eigen::VectorXi labels;                // (B): the class of each row (conditional models only)
-  Matrix<S> d_emb;                       // (B, hidden): dL/d(embedding), for label_embed's gradient
+  Eigen::VectorXi labels;  // (B): the class of each row (conditional models only)
+  Matrix<S> d_emb;         // (B, hidden): dL/d(embedding), for label_embed's gradient
 };
 
 template <class S = float>
@@ -84,12 +84,12 @@ struct Denoiser {
       : time_mlp_1("time_mlp_1", hidden_size, hidden_size, fold_in(key, 0)),
         z_proj("z_proj", latent_size, hidden_size, fold_in(key, 1)),
         noise_pred("noise_pred", hidden_size, latent_size, fold_in(key, 2)),
-        num_steps(num_steps_), embedding(embedding_) {
+        num_steps(num_steps_),
+        embedding(embedding_) {
     detail::require_positive("Denoiser", "num_steps", num_steps_);
     if (hidden_size % 2 != 0)
       throw std::invalid_argument(detail::concat(
-          "Denoiser: hidden_size must be even (the time embedding is half sine, half cosine), got ",
-          hidden_size));
+          "Denoiser: hidden_size must be even (the time embedding is half sine, half cosine), got ", hidden_size));
     if (num_classes_ < 0)
       throw std::invalid_argument(
           detail::concat("Denoiser: num_classes must be >= 0 (0 = unconditional), got ", num_classes_));
@@ -197,8 +197,7 @@ struct Denoiser {
   }
 
   // backward without dL/dz_t: all training needs (ws.dz is left as it was).
-  void backward_params(const Matrix<S>& z_t, DenoiserWorkspace<S>& ws, const Matrix<S>& d_out,
-                       Denoiser& grad) const {
+  void backward_params(const Matrix<S>& z_t, DenoiserWorkspace<S>& ws, const Matrix<S>& d_out, Denoiser& grad) const {
     detail::require_same_shape("Denoiser::backward", "d_out", d_out, "eps_hat", ws.out);
     const std::size_t n_blocks = blocks.size();
     noise_pred.backward(ws.h[n_blocks], d_out, grad.noise_pred);
@@ -246,9 +245,13 @@ struct Denoiser {
     Dense<S>::visit_each(f, m.noise_pred...);
   }
   template <class F>
-  void visit(F&& f) { visit_each(f, *this); }
+  void visit(F&& f) {
+    visit_each(f, *this);
+  }
   template <class F>
-  void visit(F&& f) const { visit_each(f, *this); }
+  void visit(F&& f) const {
+    visit_each(f, *this);
+  }
 
  private:
   static const std::string& label_embed_name() {
@@ -288,7 +291,7 @@ struct Denoiser {
       ws.emb_one = ws.emb_table.row(t(0));
       time_mlp_1.forward(ws.emb_one, ws.a_t_one);
       silu_forward(ws.a_t_one, ws.temb_one);
-      ws.temb.resize(n, width);  // its rows are filled by forward_layers, each thread its own
+      ws.temb.resize(n, width);     // its rows are filled by forward_layers, each thread its own
       ws.time_rows_pending = true;  // a sampling step: emb and a_t only if backward asks
       return;
     }
@@ -306,12 +309,12 @@ struct Denoiser {
   void check_input(const Matrix<S>& z_t, const Eigen::VectorXi& t) const {
     detail::require_cols("Denoiser", "z_t", z_t, latent_size());
     if (t.size() != z_t.rows())
-      throw std::invalid_argument(detail::concat("Denoiser: t has ", t.size(),
-                                                 " timesteps but z_t has ", z_t.rows(), " rows"));
+      throw std::invalid_argument(
+          detail::concat("Denoiser: t has ", t.size(), " timesteps but z_t has ", z_t.rows(), " rows"));
     for (Eigen::Index b = 0; b < t.size(); ++b)
       if (t(b) < 0 || t(b) >= num_steps)
-        throw std::invalid_argument(detail::concat("Denoiser: t(", b, ") = ", t(b),
-                                                   " is outside [0, ", num_steps, ")"));
+        throw std::invalid_argument(
+            detail::concat("Denoiser: t(", b, ") = ", t(b), " is outside [0, ", num_steps, ")"));
   }
 
   void check_labels(const Eigen::VectorXi& labels, Eigen::Index rows) const {
@@ -319,8 +322,8 @@ struct Denoiser {
       throw std::invalid_argument(
           "Denoiser: labels were given but the model is unconditional (built with num_classes = 0)");
     if (labels.size() != rows)
-      throw std::invalid_argument(detail::concat("Denoiser: labels has ", labels.size(),
-                                                 " entries but z_t has ", rows, " rows"));
+      throw std::invalid_argument(
+          detail::concat("Denoiser: labels has ", labels.size(), " entries but z_t has ", rows, " rows"));
     for (Eigen::Index b = 0; b < labels.size(); ++b)
       if (labels(b) < 0 || labels(b) > num_classes())
         throw std::invalid_argument(detail::concat("Denoiser: labels(", b, ") = ", labels(b), " is outside [0, ",

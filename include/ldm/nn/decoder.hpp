@@ -2,16 +2,16 @@
 // dec_dense_0 (latent -> hidden), SiLU, dec_dense_1 (hidden -> hidden), SiLU, dec_output (hidden -> input).
 #pragma once
 
-#include <ldm/layers.hpp>
+#include <ldm/nn/layers.hpp>
 
 namespace ldm {
 
 template <class S>
 struct DecoderWorkspace {
   Matrix<S> sig0, h0, sig1, h1;  // (B, hidden): sigmoids of the pre-activations, SiLU outputs
-  Matrix<S> out;             // (B, input): x_hat
-  Matrix<S> dh, da;          // (B, hidden) scratch
-  Matrix<S> dz;              // (B, latent): the input gradient that backward returns
+  Matrix<S> out;                 // (B, input): x_hat
+  Matrix<S> dh, da;              // (B, hidden) scratch
+  Matrix<S> dz;                  // (B, latent): the input gradient that backward returns
 };
 
 template <class S = float>
@@ -49,8 +49,7 @@ struct Decoder {
   }
 
   // Given dL/dx_hat (B, input), adds parameter gradients into grad, returns dL/dz (ws.dz).
-  const Matrix<S>& backward(const Matrix<S>& z, DecoderWorkspace<S>& ws, const Matrix<S>& d_out,
-                            Decoder& grad) const {
+  const Matrix<S>& backward(const Matrix<S>& z, DecoderWorkspace<S>& ws, const Matrix<S>& d_out, Decoder& grad) const {
     detail::require_same_shape("Decoder::backward", "d_out", d_out, "x_hat", ws.out);
     // The input gradients first, row by row (on big batches one region, each thread on its own
     // rows), then the weight gradients, which sum over all rows.
@@ -77,9 +76,13 @@ struct Decoder {
     Dense<S>::visit_each(f, m.dec_output...);
   }
   template <class F>
-  void visit(F&& f) { visit_each(f, *this); }
+  void visit(F&& f) {
+    visit_each(f, *this);
+  }
   template <class F>
-  void visit(F&& f) const { visit_each(f, *this); }
+  void visit(F&& f) const {
+    visit_each(f, *this);
+  }
 
  private:
   // The forward on the given rows (see Dense's RowSlice); ws sized.

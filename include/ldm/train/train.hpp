@@ -7,13 +7,13 @@
 // step counter alone. The library prints nothing; progress goes to a callback.
 #pragma once
 
-#include <ldm/build.hpp>
-#include <ldm/optim.hpp>
-#include <ldm/samplers.hpp>
-#include <ldm/schedule.hpp>
-#include <ldm/standardizer.hpp>
-#include <ldm/threads.hpp>
-#include <ldm/vae.hpp>
+#include <ldm/core/threads.hpp>
+#include <ldm/data/standardizer.hpp>
+#include <ldm/diffusion/samplers.hpp>
+#include <ldm/diffusion/schedule.hpp>
+#include <ldm/nn/build.hpp>
+#include <ldm/nn/vae.hpp>
+#include <ldm/train/optim.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -27,22 +27,17 @@ namespace ldm {
 
 // What a progress callback sees after every optimizer step.
 struct Progress {
-  const char* phase = "";   // "vae" or "denoiser"
-  long long step = 0;       // steps done so far (1 after the first)
+  const char* phase = "";  // "vae" or "denoiser"
+  long long step = 0;      // steps done so far (1 after the first)
   long long total_steps = 0;
-  long long epoch = 0;      // 0-based pass over the data
-  double loss = 0;          // this step's loss
-  double lr = 0;            // the learning rate this step used
+  long long epoch = 0;  // 0-based pass over the data
+  double loss = 0;      // this step's loss
+  double lr = 0;        // the learning rate this step used
   double samples_per_second = 0;
 };
 
 // Return false to stop training after the current step.
 using ProgressCallback = std::function<bool(const Progress&)>;
-
-// A NaN or Inf loss: training stops before the bad step updates anything.
-struct TrainingError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 struct TrainResult {
   std::vector<double> loss;  // one entry per step taken
@@ -105,7 +100,9 @@ inline void require_finite_loss(const char* phase, long long step, double loss) 
 
 inline LrSchedule make_lr_schedule(double lr, long long warmup, bool cosine, long long steps) {
   LrSchedule s{.kind = cosine ? LrSchedule::Kind::warmup_cosine : LrSchedule::Kind::constant,
-               .base_lr = lr, .warmup_steps = warmup, .total_steps = steps};
+               .base_lr = lr,
+               .warmup_steps = warmup,
+               .total_steps = steps};
   s.validate();
   return s;
 }
@@ -119,10 +116,9 @@ class ProgressReporter {
   // Returns false when the callback asks to stop.
   bool report(long long step, long long epoch, double loss, double lr, long long samples) {
     if (!callback_) return true;
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    return callback_(Progress{phase_, step, total_, epoch, loss, lr,
-                              seconds > 0 ? static_cast<double>(samples) / seconds : 0.0});
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    return callback_(
+        Progress{phase_, step, total_, epoch, loss, lr, seconds > 0 ? static_cast<double>(samples) / seconds : 0.0});
   }
 
  private:
@@ -153,10 +149,8 @@ struct VaeBuffers {
 // Loss = mean((x_hat - x)^2) + kl_weight * KL for one batch x, with z = mu + sigma eps and eps
 // drawn from noise_key. Adds the exact gradients into encoder_grad and decoder_grad.
 template <class S>
-VaeLoss vae_loss_and_gradient(const Encoder<S>& encoder, const Decoder<S>& decoder,
-                              const Matrix<S>& x, Key noise_key, double kl_weight,
-                              Encoder<S>& encoder_grad, Decoder<S>& decoder_grad,
-                              VaeBuffers<S>& b) {
+VaeLoss vae_loss_and_gradient(const Encoder<S>& encoder, const Decoder<S>& decoder, const Matrix<S>& x, Key noise_key,
+                              double kl_weight, Encoder<S>& encoder_grad, Decoder<S>& decoder_grad, VaeBuffers<S>& b) {
   encoder.forward(x, b.encoder);
   const Matrix<S>& mu = b.encoder.out.mu;
   const Matrix<S>& log_var = b.encoder.out.log_var;
@@ -188,36 +182,39 @@ VaeLoss vae_loss_and_gradient(const Encoder<S>& encoder, const Decoder<S>& decod
 }
 
 struct VaeTrainOptions {
-  long long steps = 5600;          // optimizer steps (a budget in steps suits any data size)
+  long long steps = 5600;  // optimizer steps (a budget in steps suits any data size)
   int batch_size = 128;
   double kl_weight = 1e-3;
-  long long kl_warmup_steps = 0;   // the KL weight rises linearly from 0 over these steps
+  long long kl_warmup_steps = 0;  // the KL weight rises linearly from 0 over these steps
   double lr = 1e-3;
   long long warmup_steps = 0;
   bool cosine_decay = false;
-  double weight_decay = 0.0;       // AdamW when > 0
-  double clip_grad_norm = 0.0;     // 0 = no clipping
+  double weight_decay = 0.0;    // AdamW when > 0
+  double clip_grad_norm = 0.0;  // 0 = no clipping
 };
 
 // One Adam step at a time over shuffled mini-batches of the rows of data.
 template <class S>
 class VaeTrainer {
  public:
-  VaeTrainer(Encoder<S>& encoder, Decoder<S>& decoder, const Matrix<S>& data,
-             const VaeTrainOptions& options, Key key)
-      : encoder_(encoder), decoder_(decoder), data_(data), options_(options),
+  VaeTrainer(Encoder<S>& encoder, Decoder<S>& decoder, const Matrix<S>& data, const VaeTrainOptions& options, Key key)
+      : encoder_(encoder),
+        decoder_(decoder),
+        data_(data),
+        options_(options),
         order_(static_cast<std::size_t>(data.rows()), checked_batch(options), split(key)[0]),
         noise_key_(split(key)[1]),
         lr_(detail::make_lr_schedule(options.lr, options.warmup_steps, options.cosine_decay, options.steps)),
-        encoder_grad_(zeros_like(encoder)), decoder_grad_(zeros_like(decoder)),
+        encoder_grad_(zeros_like(encoder)),
+        decoder_grad_(zeros_like(decoder)),
         encoder_adam_(AdamOptions{.lr = options.lr, .weight_decay = options.weight_decay}, encoder),
         decoder_adam_(AdamOptions{.lr = options.lr, .weight_decay = options.weight_decay}, decoder) {
     detail::require_cols("train_vae", "data", data, encoder.input_size());
     detail::require_finite("train_vae", "data", data);
     if (options.steps < 0 || options.kl_weight < 0 || options.kl_warmup_steps < 0)
       throw std::invalid_argument(detail::concat("train_vae: steps (", options.steps, "), kl_weight (",
-                                                 options.kl_weight, ") and kl_warmup_steps (",
-                                                 options.kl_warmup_steps, ") must be >= 0"));
+                                                 options.kl_weight, ") and kl_warmup_steps (", options.kl_warmup_steps,
+                                                 ") must be >= 0"));
   }
 
   // The KL weight at a step: linear warm-up from 0, then kl_weight.
@@ -232,8 +229,9 @@ class VaeTrainer {
     detail::gather_rows(data_, order_.batch(s), batch_);
     if (!grads_zero_) zero_gradients(encoder_grad_, decoder_grad_);  // only after a step that threw
     grads_zero_ = false;
-    const VaeLoss loss = vae_loss_and_gradient(encoder_, decoder_, batch_, fold_in(noise_key_, static_cast<std::uint32_t>(s)),
-                                               kl_weight_at(s), encoder_grad_, decoder_grad_, buffers_);
+    const VaeLoss loss =
+        vae_loss_and_gradient(encoder_, decoder_, batch_, fold_in(noise_key_, static_cast<std::uint32_t>(s)),
+                              kl_weight_at(s), encoder_grad_, decoder_grad_, buffers_);
     detail::require_finite_loss("vae", s, loss.total);
     if (options_.clip_grad_norm > 0) clip_grad_norm(options_.clip_grad_norm, encoder_grad_, decoder_grad_);
     last_lr_ = lr_.at(s);
@@ -261,8 +259,8 @@ class VaeTrainer {
   // other random choice and the learning rate follow from the key and the step.
   void restore_step(long long step) {
     if (step < 0 || step > options_.steps)
-      throw std::invalid_argument(detail::concat("VaeTrainer::restore_step: step must be in [0, ", options_.steps,
-                                                 "], got ", step));
+      throw std::invalid_argument(
+          detail::concat("VaeTrainer::restore_step: step must be in [0, ", options_.steps, "], got ", step));
     step_ = step;
     encoder_adam_.state().step = step;
     decoder_adam_.state().step = step;
@@ -294,8 +292,8 @@ class VaeTrainer {
 
 // Trains encoder and decoder in place for options.steps steps (or until progress says stop).
 template <class S>
-TrainResult train_vae(Encoder<S>& encoder, Decoder<S>& decoder, const Matrix<S>& data,
-                      const VaeTrainOptions& options, Key key, const ProgressCallback& progress = {}) {
+TrainResult train_vae(Encoder<S>& encoder, Decoder<S>& decoder, const Matrix<S>& data, const VaeTrainOptions& options,
+                      Key key, const ProgressCallback& progress = {}) {
   VaeTrainer<S> trainer(encoder, decoder, data, options, key);
   TrainResult result;
   result.key = split(key, 3)[2];
@@ -390,10 +388,10 @@ namespace detail {
 
 // denoiser_loss_and_gradient below; labels == nullptr: no labels (the conditional model's "no label").
 template <class S>
-double denoiser_loss_and_gradient(const Denoiser<S>& denoiser, const Schedule<S>& schedule,
-                                  const Matrix<S>& z0, const Eigen::VectorXi& t, const Eigen::VectorXi* labels,
-                                  const Matrix<S>& eps, Prediction prediction, double min_snr_gamma,
-                                  Denoiser<S>& grad, DenoiserBuffers<S>& b) {
+double denoiser_loss_and_gradient(const Denoiser<S>& denoiser, const Schedule<S>& schedule, const Matrix<S>& z0,
+                                  const Eigen::VectorXi& t, const Eigen::VectorXi* labels, const Matrix<S>& eps,
+                                  Prediction prediction, double min_snr_gamma, Denoiser<S>& grad,
+                                  DenoiserBuffers<S>& b) {
   add_noise(schedule, z0, t, eps, b.z_t);
   if (prediction == Prediction::epsilon)
     b.target = eps;
@@ -420,22 +418,21 @@ double denoiser_loss_and_gradient(const Denoiser<S>& denoiser, const Schedule<S>
 // and target eps (epsilon prediction) or v = sqrt(abar) eps - sqrt(1 - abar) z0 (Salimans & Ho
 // 2022). Adds the exact parameter gradients into grad.
 template <class S>
-double denoiser_loss_and_gradient(const Denoiser<S>& denoiser, const Schedule<S>& schedule,
-                                  const Matrix<S>& z0, const Eigen::VectorXi& t, const Matrix<S>& eps,
-                                  Prediction prediction, double min_snr_gamma, Denoiser<S>& grad,
-                                  DenoiserBuffers<S>& b) {
-  return detail::denoiser_loss_and_gradient(denoiser, schedule, z0, t, nullptr, eps, prediction, min_snr_gamma,
-                                            grad, b);
+double denoiser_loss_and_gradient(const Denoiser<S>& denoiser, const Schedule<S>& schedule, const Matrix<S>& z0,
+                                  const Eigen::VectorXi& t, const Matrix<S>& eps, Prediction prediction,
+                                  double min_snr_gamma, Denoiser<S>& grad, DenoiserBuffers<S>& b) {
+  return detail::denoiser_loss_and_gradient(denoiser, schedule, z0, t, nullptr, eps, prediction, min_snr_gamma, grad,
+                                            b);
 }
 
 // The same for a conditional denoiser, net(z_t, t, labels), labels (B) in [0, num_classes].
 template <class S>
-double denoiser_loss_and_gradient(const Denoiser<S>& denoiser, const Schedule<S>& schedule,
-                                  const Matrix<S>& z0, const Eigen::VectorXi& t, const Eigen::VectorXi& labels,
-                                  const Matrix<S>& eps, Prediction prediction, double min_snr_gamma,
-                                  Denoiser<S>& grad, DenoiserBuffers<S>& b) {
-  return detail::denoiser_loss_and_gradient(denoiser, schedule, z0, t, &labels, eps, prediction, min_snr_gamma,
-                                            grad, b);
+double denoiser_loss_and_gradient(const Denoiser<S>& denoiser, const Schedule<S>& schedule, const Matrix<S>& z0,
+                                  const Eigen::VectorXi& t, const Eigen::VectorXi& labels, const Matrix<S>& eps,
+                                  Prediction prediction, double min_snr_gamma, Denoiser<S>& grad,
+                                  DenoiserBuffers<S>& b) {
+  return detail::denoiser_loss_and_gradient(denoiser, schedule, z0, t, &labels, eps, prediction, min_snr_gamma, grad,
+                                            b);
 }
 
 // Label dropout of classifier-free guidance (Ho & Salimans 2022, Algorithm 1, p_uncond): out(i)
@@ -443,8 +440,7 @@ double denoiser_loss_and_gradient(const Denoiser<S>& denoiser, const Schedule<S>
 // labels(i). One network then learns the conditional and the unconditional model. out may be
 // labels itself; allocates nothing when out already has the size.
 inline void drop_labels(const Eigen::VectorXi& labels, double p, int no_label, Key key, Eigen::VectorXi& out) {
-  if (!(p >= 0.0 && p <= 1.0))
-    throw std::invalid_argument(detail::concat("drop_labels: p must be in [0, 1], got ", p));
+  if (!(p >= 0.0 && p <= 1.0)) throw std::invalid_argument(detail::concat("drop_labels: p must be in [0, 1], got ", p));
   out.resize(labels.size());
   for (Eigen::Index i = 0; i < labels.size(); ++i)
     out(i) = detail::uniform_at<double>(key, static_cast<std::uint64_t>(i)) < p ? no_label : labels(i);
@@ -457,11 +453,11 @@ struct DenoiserTrainOptions {
   long long warmup_steps = 100;
   bool cosine_decay = true;
   double weight_decay = 0.0;
-  double clip_grad_norm = 1.0;   // 0 = no clipping
+  double clip_grad_norm = 1.0;  // 0 = no clipping
   Prediction prediction = Prediction::epsilon;
-  double min_snr_gamma = 0.0;    // 0 = plain MSE; 5 is the paper's choice
-  double ema_decay = 0.999;      // 0 = no EMA
-  double label_dropout = 0.1;    // conditional only: share of rows trained as "no label" (Ho & Salimans 2022)
+  double min_snr_gamma = 0.0;  // 0 = plain MSE; 5 is the paper's choice
+  double ema_decay = 0.999;    // 0 = no EMA
+  double label_dropout = 0.1;  // conditional only: share of rows trained as "no label" (Ho & Salimans 2022)
 };
 
 template <class S>
@@ -469,7 +465,10 @@ class DenoiserTrainer {
  public:
   DenoiserTrainer(Denoiser<S>& denoiser, const LatentSet<S>& latents, const Schedule<S>& schedule,
                   const DenoiserTrainOptions& options, Key key)
-      : denoiser_(denoiser), latents_(latents), schedule_(schedule), options_(options),
+      : denoiser_(denoiser),
+        latents_(latents),
+        schedule_(schedule),
+        options_(options),
         order_(static_cast<std::size_t>(latents.mu.rows()), checked_batch(options), split(key)[0]),
         noise_key_(split(key)[1]),
         lr_(detail::make_lr_schedule(options.lr, options.warmup_steps, options.cosine_decay, options.steps)),
@@ -479,7 +478,8 @@ class DenoiserTrainer {
     if (schedule.num_steps != denoiser.num_steps)
       throw std::invalid_argument(detail::concat("train_denoiser: the schedule has ", schedule.num_steps,
                                                  " steps but the denoiser ", denoiser.num_steps));
-    if (options.steps < 0) throw std::invalid_argument(detail::concat("train_denoiser: steps must be >= 0, got ", options.steps));
+    if (options.steps < 0)
+      throw std::invalid_argument(detail::concat("train_denoiser: steps must be >= 0, got ", options.steps));
     check_labels(denoiser, latents, options);
     if (options.ema_decay > 0) ema_.emplace(EmaOptions{.max_decay = options.ema_decay}, denoiser);
   }
@@ -497,7 +497,8 @@ class DenoiserTrainer {
       z0_.array() += (S(0.5) * log_var_.array()).exp() * eps_.array();
     }
     z0_ = ((z0_.rowwise() - latents_.scaling.mean.transpose()).array().rowwise() /
-           latents_.scaling.scale.transpose().array()).matrix();
+           latents_.scaling.scale.transpose().array())
+              .matrix();
     uniform_t_.resize(n, 1);
     fill_uniform(fold_in(k, 1), uniform_t_);
     t_.resize(n);
@@ -514,8 +515,8 @@ class DenoiserTrainer {
       drop_labels(labels_, options_.label_dropout, denoiser_.no_label(), fold_in(k, 3), labels_);
       labels = &labels_;
     }
-    const double loss = detail::denoiser_loss_and_gradient(denoiser_, schedule_, z0_, t_, labels, eps_, options_.prediction,
-                                                           options_.min_snr_gamma, grad_, buffers_);
+    const double loss = detail::denoiser_loss_and_gradient(
+        denoiser_, schedule_, z0_, t_, labels, eps_, options_.prediction, options_.min_snr_gamma, grad_, buffers_);
     detail::require_finite_loss("denoiser", s, loss);
     if (options_.clip_grad_norm > 0) clip_grad_norm(options_.clip_grad_norm, grad_);
     last_lr_ = lr_.at(s);
@@ -544,8 +545,8 @@ class DenoiserTrainer {
   // Continues at step `step`; see VaeTrainer::restore_step.
   void restore_step(long long step) {
     if (step < 0 || step > options_.steps)
-      throw std::invalid_argument(detail::concat("DenoiserTrainer::restore_step: step must be in [0, ",
-                                                 options_.steps, "], got ", step));
+      throw std::invalid_argument(
+          detail::concat("DenoiserTrainer::restore_step: step must be in [0, ", options_.steps, "], got ", step));
     step_ = step;
     adam_.state().step = step;
     if (ema_) ema_->set_step(step);
@@ -561,8 +562,9 @@ class DenoiserTrainer {
   static void check_labels(const Denoiser<S>& denoiser, const LatentSet<S>& latents, const DenoiserTrainOptions& o) {
     const int classes = denoiser.num_classes();
     if (classes == 0 && latents.labels.size() > 0)
-      throw std::invalid_argument("train_denoiser: latents.labels is set but the denoiser is unconditional "
-                                  "(num_classes = 0)");
+      throw std::invalid_argument(
+          "train_denoiser: latents.labels is set but the denoiser is unconditional "
+          "(num_classes = 0)");
     if (classes > 0 && latents.labels.size() != latents.mu.rows())
       throw std::invalid_argument(detail::concat("train_denoiser: the denoiser has num_classes = ", classes,
                                                  " but latents.labels has ", latents.labels.size(), " entries for ",
@@ -599,8 +601,8 @@ class DenoiserTrainer {
 // the end (they are what sampling should use) and the raw weights are returned in `raw` if given.
 template <class S>
 TrainResult train_denoiser(Denoiser<S>& denoiser, const LatentSet<S>& latents, const Schedule<S>& schedule,
-                           const DenoiserTrainOptions& options, Key key,
-                           const ProgressCallback& progress = {}, Denoiser<S>* raw = nullptr) {
+                           const DenoiserTrainOptions& options, Key key, const ProgressCallback& progress = {},
+                           Denoiser<S>* raw = nullptr) {
   DenoiserTrainer<S> trainer(denoiser, latents, schedule, options, key);
   TrainResult result;
   result.key = split(key, 3)[2];

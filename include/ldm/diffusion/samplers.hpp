@@ -19,9 +19,9 @@
 // - The loop allocates nothing: buffers are sized once, one VectorXi t is refilled per step.
 #pragma once
 
-#include <ldm/random.hpp>
-#include <ldm/schedule.hpp>
-#include <ldm/tensor.hpp>
+#include <ldm/core/checks.hpp>
+#include <ldm/core/random.hpp>
+#include <ldm/diffusion/schedule.hpp>
 
 #include <Eigen/Core>
 
@@ -76,8 +76,7 @@ inline long long round_half_even(long long p, long long q) {
 // N distinct entries: numpy's float arange yields N + 1 for some N (e.g. T = 1000, N = 61).
 inline std::vector<int> timesteps(int train_steps, int num_steps, TimestepSpacing spacing) {
   if (train_steps < 1)
-    throw std::invalid_argument(
-        detail::concat("timesteps: train_steps must be >= 1, got ", train_steps));
+    throw std::invalid_argument(detail::concat("timesteps: train_steps must be >= 1, got ", train_steps));
   if (num_steps < 1 || num_steps > train_steps)
     throw std::invalid_argument(
         detail::concat("timesteps: num_steps must be in [1, ", train_steps, "], got ", num_steps));
@@ -96,9 +95,8 @@ inline std::vector<int> timesteps(int train_steps, int num_steps, TimestepSpacin
         t = N == 1 ? 0 : detail::round_half_even((N - 1 - i) * (T - 1), N - 1);
         break;
       default:
-        throw std::invalid_argument(
-            detail::concat("timesteps: spacing must be leading, trailing or linspace, got ",
-                           static_cast<int>(spacing)));
+        throw std::invalid_argument(detail::concat("timesteps: spacing must be leading, trailing or linspace, got ",
+                                                   static_cast<int>(spacing)));
     }
     ts[static_cast<std::size_t>(i)] = static_cast<int>(t);
   }
@@ -134,31 +132,29 @@ NoiseLevel noise_level(const Schedule<S>& schedule, int t) {
 
 // uses_steps: whether the sampler reads num_steps and spacing (DDPM does not).
 template <class S>
-void validate_sampling(const char* where, const Schedule<S>& schedule, const Matrix<S>& x_T,
-                       const SamplerOptions& o, bool uses_steps) {
+void validate_sampling(const char* where, const Schedule<S>& schedule, const Matrix<S>& x_T, const SamplerOptions& o,
+                       bool uses_steps) {
   if (schedule.num_steps < 1 || schedule.alphas_cumprod_f64.size() != schedule.num_steps)
-    throw std::invalid_argument(concat(where, ": schedule has num_steps = ", schedule.num_steps,
-                                       " but ", schedule.alphas_cumprod_f64.size(),
+    throw std::invalid_argument(concat(where, ": schedule has num_steps = ", schedule.num_steps, " but ",
+                                       schedule.alphas_cumprod_f64.size(),
                                        " alphas_cumprod_f64; build it with make_schedule"));
   if (x_T.rows() < 1 || x_T.cols() < 1)
-    throw std::invalid_argument(concat(where, ": x_T must have at least one row and column, got ",
-                                       x_T.rows(), "x", x_T.cols()));
+    throw std::invalid_argument(
+        concat(where, ": x_T must have at least one row and column, got ", x_T.rows(), "x", x_T.cols()));
   if (uses_steps && (o.num_steps < 1 || o.num_steps > schedule.num_steps))
     throw std::invalid_argument(concat(where, ": num_steps must be in [1, ", schedule.num_steps,
                                        "] (the schedule's steps), got ", o.num_steps));
   if (!(o.eta >= 0.0) || !std::isfinite(o.eta))
     throw std::invalid_argument(concat(where, ": eta must be finite and >= 0, got ", o.eta));
   if (!(o.clip_x0 >= 0.0) || !std::isfinite(o.clip_x0))
+    throw std::invalid_argument(concat(where, ": clip_x0 must be finite and >= 0 (0 = off), got ", o.clip_x0));
+  if (uses_steps && o.spacing != TimestepSpacing::leading && o.spacing != TimestepSpacing::trailing &&
+      o.spacing != TimestepSpacing::linspace)
     throw std::invalid_argument(
-        concat(where, ": clip_x0 must be finite and >= 0 (0 = off), got ", o.clip_x0));
-  if (uses_steps && o.spacing != TimestepSpacing::leading &&
-      o.spacing != TimestepSpacing::trailing && o.spacing != TimestepSpacing::linspace)
-    throw std::invalid_argument(concat(where,
-                                       ": spacing must be leading, trailing or linspace, got ",
-                                       static_cast<int>(o.spacing)));
+        concat(where, ": spacing must be leading, trailing or linspace, got ", static_cast<int>(o.spacing)));
   if (o.variance != VarianceType::fixed_small && o.variance != VarianceType::fixed_large)
-    throw std::invalid_argument(concat(where, ": variance must be fixed_small or fixed_large, got ",
-                                       static_cast<int>(o.variance)));
+    throw std::invalid_argument(
+        concat(where, ": variance must be fixed_small or fixed_large, got ", static_cast<int>(o.variance)));
   if (o.prediction != Prediction::epsilon && o.prediction != Prediction::v)
     throw std::invalid_argument(
         concat(where, ": prediction must be epsilon or v, got ", static_cast<int>(o.prediction)));
@@ -178,13 +174,12 @@ struct SamplerState {
 // Calls the model at timestep t, turns its output into x0_hat and eps_hat (clipped and
 // re-derived when clip_x0 > 0), writing state.x0 and state.eps.
 template <class S, class Model>
-void predict(const char* where, Model& model, SamplerState<S>& st, int t, NoiseLevel n,
-             const SamplerOptions& o) {
+void predict(const char* where, Model& model, SamplerState<S>& st, int t, NoiseLevel n, const SamplerOptions& o) {
   st.t.setConstant(t);
   const Matrix<S>& out = model(std::as_const(st.z), std::as_const(st.t));
   if (out.rows() != st.z.rows() || out.cols() != st.z.cols())
-    throw std::runtime_error(concat(where, ": model output is ", out.rows(), "x", out.cols(),
-                                    " but z_t is ", st.z.rows(), "x", st.z.cols()));
+    throw std::runtime_error(concat(where, ": model output is ", out.rows(), "x", out.cols(), " but z_t is ",
+                                    st.z.rows(), "x", st.z.cols()));
   const S alpha = static_cast<S>(n.alpha), sigma = static_cast<S>(n.sigma);
   if (o.prediction == Prediction::epsilon) {
     st.x0 = (st.z - sigma * out) / alpha;
@@ -217,9 +212,8 @@ void notify(const StepCallback<S>& on_step, int step, int num_steps, int t, cons
 // options.num_steps, spacing and eta are not used (for fewer steps use DDIM: with eta = 1 it
 // is this process on a subsequence of timesteps).
 template <class S, class Model>
-Draw<S> ddpm_sample(Model&& model, const Schedule<S>& schedule, std::type_identity_t<Matrix<S>> x_T,
-                    Key key, const SamplerOptions& options = {},
-                    const std::type_identity_t<StepCallback<S>>& on_step = {}) {
+Draw<S> ddpm_sample(Model&& model, const Schedule<S>& schedule, std::type_identity_t<Matrix<S>> x_T, Key key,
+                    const SamplerOptions& options = {}, const std::type_identity_t<StepCallback<S>>& on_step = {}) {
   constexpr const char* where = "ddpm_sample";
   detail::validate_sampling(where, schedule, x_T, options, false);
   detail::SamplerState<S> st(std::move(x_T));
@@ -235,9 +229,8 @@ Draw<S> ddpm_sample(Model&& model, const Schedule<S>& schedule, std::type_identi
     const S c_z = static_cast<S>(std::sqrt(alpha_step) * (1.0 - p.abar) / (1.0 - n.abar));
     st.z = c_x0 * st.x0 + c_z * st.z;
     if (t > 0) {
-      const double variance = options.variance == VarianceType::fixed_small
-                                  ? (1.0 - p.abar) / (1.0 - n.abar) * beta_step
-                                  : beta_step;
+      const double variance =
+          options.variance == VarianceType::fixed_small ? (1.0 - p.abar) / (1.0 - n.abar) * beta_step : beta_step;
       key = fill_normal(key, st.noise);
       st.z += static_cast<S>(std::sqrt(variance)) * st.noise;
     }
@@ -255,9 +248,8 @@ Draw<S> ddpm_sample(Model&& model, const Schedule<S>& schedule, std::type_identi
 // eta = 0 draws nothing and returns the key unchanged; otherwise one fill_normal per step
 // with sigma > 0.
 template <class S, class Model>
-Draw<S> ddim_sample(Model&& model, const Schedule<S>& schedule, std::type_identity_t<Matrix<S>> x_T,
-                    Key key, const SamplerOptions& options = {},
-                    const std::type_identity_t<StepCallback<S>>& on_step = {}) {
+Draw<S> ddim_sample(Model&& model, const Schedule<S>& schedule, std::type_identity_t<Matrix<S>> x_T, Key key,
+                    const SamplerOptions& options = {}, const std::type_identity_t<StepCallback<S>>& on_step = {}) {
   constexpr const char* where = "ddim_sample";
   detail::validate_sampling(where, schedule, x_T, options, true);
   const std::vector<int> ts = timesteps(schedule.num_steps, options.num_steps, options.spacing);
@@ -269,8 +261,7 @@ Draw<S> ddim_sample(Model&& model, const Schedule<S>& schedule, std::type_identi
     const detail::NoiseLevel n = detail::noise_level(schedule, t);
     const detail::NoiseLevel p = detail::noise_level(schedule, prev);
     detail::predict(where, model, st, t, n, options);
-    const double sigma =
-        options.eta * std::sqrt((1.0 - p.abar) / (1.0 - n.abar) * (1.0 - n.abar / p.abar));
+    const double sigma = options.eta * std::sqrt((1.0 - p.abar) / (1.0 - n.abar) * (1.0 - n.abar / p.abar));
     const double direction = std::sqrt(std::max(0.0, 1.0 - p.abar - sigma * sigma));
     st.z = static_cast<S>(p.alpha) * st.x0 + static_cast<S>(direction) * st.eps;
     if (sigma > 0.0) {
@@ -292,14 +283,11 @@ Draw<S> ddim_sample(Model&& model, const Schedule<S>& schedule, std::type_identi
 // The last step lands on abar = 1 (sigma_t = 0, e^-h = 0), so it returns x0_hat.
 // Deterministic: the key is returned unchanged. eta and variance are unused.
 template <class S, class Model>
-Draw<S> dpmpp_2m_sample(Model&& model, const Schedule<S>& schedule,
-                        std::type_identity_t<Matrix<S>> x_T, Key key,
-                        const SamplerOptions& options = {},
-                        const std::type_identity_t<StepCallback<S>>& on_step = {}) {
+Draw<S> dpmpp_2m_sample(Model&& model, const Schedule<S>& schedule, std::type_identity_t<Matrix<S>> x_T, Key key,
+                        const SamplerOptions& options = {}, const std::type_identity_t<StepCallback<S>>& on_step = {}) {
   constexpr const char* where = "dpmpp_2m_sample";
   detail::validate_sampling(where, schedule, x_T, options, true);
-  const std::vector<int> ts =
-      dpmpp_timesteps(schedule.num_steps, options.num_steps, options.spacing);
+  const std::vector<int> ts = dpmpp_timesteps(schedule.num_steps, options.num_steps, options.spacing);
   const int N = static_cast<int>(ts.size());
   detail::SamplerState<S> st(std::move(x_T));
   Matrix<S> x0_prev(st.z.rows(), st.z.cols());
@@ -332,60 +320,48 @@ Draw<S> dpmpp_2m_sample(Model&& model, const Schedule<S>& schedule,
 
 // Dispatch on options.kind.
 template <class S, class Model>
-Draw<S> sample(Model&& model, const Schedule<S>& schedule, std::type_identity_t<Matrix<S>> x_T,
-               Key key, const SamplerOptions& options,
-               const std::type_identity_t<StepCallback<S>>& on_step = {}) {
+Draw<S> sample(Model&& model, const Schedule<S>& schedule, std::type_identity_t<Matrix<S>> x_T, Key key,
+               const SamplerOptions& options, const std::type_identity_t<StepCallback<S>>& on_step = {}) {
   switch (options.kind) {
     case SamplerKind::ddpm:
-      return ddpm_sample(std::forward<Model>(model), schedule, std::move(x_T), key, options,
-                         on_step);
+      return ddpm_sample(std::forward<Model>(model), schedule, std::move(x_T), key, options, on_step);
     case SamplerKind::ddim:
-      return ddim_sample(std::forward<Model>(model), schedule, std::move(x_T), key, options,
-                         on_step);
+      return ddim_sample(std::forward<Model>(model), schedule, std::move(x_T), key, options, on_step);
     case SamplerKind::dpmpp_2m:
-      return dpmpp_2m_sample(std::forward<Model>(model), schedule, std::move(x_T), key, options,
-                             on_step);
+      return dpmpp_2m_sample(std::forward<Model>(model), schedule, std::move(x_T), key, options, on_step);
   }
-  throw std::invalid_argument(detail::concat("sample: kind must be ddpm, ddim or dpmpp_2m, got ",
-                                             static_cast<int>(options.kind)));
+  throw std::invalid_argument(
+      detail::concat("sample: kind must be ddpm, ddim or dpmpp_2m, got ", static_cast<int>(options.kind)));
 }
 
 // The same samplers starting from x_T ~ N(0, I) [rows, cols], drawn with normal<S>(key, ...)
 // first; the returned key follows that draw and the sampler's own.
 template <class S, class Model>
-Draw<S> ddpm_sample(Model&& model, const Schedule<S>& schedule, Eigen::Index rows,
-                    Eigen::Index cols, Key key, const SamplerOptions& options = {},
-                    const std::type_identity_t<StepCallback<S>>& on_step = {}) {
+Draw<S> ddpm_sample(Model&& model, const Schedule<S>& schedule, Eigen::Index rows, Eigen::Index cols, Key key,
+                    const SamplerOptions& options = {}, const std::type_identity_t<StepCallback<S>>& on_step = {}) {
   Draw<S> x_T = normal<S>(key, rows, cols);
-  return ddpm_sample(std::forward<Model>(model), schedule, std::move(x_T.values), x_T.key, options,
-                     on_step);
+  return ddpm_sample(std::forward<Model>(model), schedule, std::move(x_T.values), x_T.key, options, on_step);
 }
 
 template <class S, class Model>
-Draw<S> ddim_sample(Model&& model, const Schedule<S>& schedule, Eigen::Index rows,
-                    Eigen::Index cols, Key key, const SamplerOptions& options = {},
-                    const std::type_identity_t<StepCallback<S>>& on_step = {}) {
+Draw<S> ddim_sample(Model&& model, const Schedule<S>& schedule, Eigen::Index rows, Eigen::Index cols, Key key,
+                    const SamplerOptions& options = {}, const std::type_identity_t<StepCallback<S>>& on_step = {}) {
   Draw<S> x_T = normal<S>(key, rows, cols);
-  return ddim_sample(std::forward<Model>(model), schedule, std::move(x_T.values), x_T.key, options,
-                     on_step);
+  return ddim_sample(std::forward<Model>(model), schedule, std::move(x_T.values), x_T.key, options, on_step);
 }
 
 template <class S, class Model>
-Draw<S> dpmpp_2m_sample(Model&& model, const Schedule<S>& schedule, Eigen::Index rows,
-                        Eigen::Index cols, Key key, const SamplerOptions& options = {},
-                        const std::type_identity_t<StepCallback<S>>& on_step = {}) {
+Draw<S> dpmpp_2m_sample(Model&& model, const Schedule<S>& schedule, Eigen::Index rows, Eigen::Index cols, Key key,
+                        const SamplerOptions& options = {}, const std::type_identity_t<StepCallback<S>>& on_step = {}) {
   Draw<S> x_T = normal<S>(key, rows, cols);
-  return dpmpp_2m_sample(std::forward<Model>(model), schedule, std::move(x_T.values), x_T.key,
-                         options, on_step);
+  return dpmpp_2m_sample(std::forward<Model>(model), schedule, std::move(x_T.values), x_T.key, options, on_step);
 }
 
 template <class S, class Model>
-Draw<S> sample(Model&& model, const Schedule<S>& schedule, Eigen::Index rows, Eigen::Index cols,
-               Key key, const SamplerOptions& options,
-               const std::type_identity_t<StepCallback<S>>& on_step = {}) {
+Draw<S> sample(Model&& model, const Schedule<S>& schedule, Eigen::Index rows, Eigen::Index cols, Key key,
+               const SamplerOptions& options, const std::type_identity_t<StepCallback<S>>& on_step = {}) {
   Draw<S> x_T = normal<S>(key, rows, cols);
-  return sample(std::forward<Model>(model), schedule, std::move(x_T.values), x_T.key, options,
-                on_step);
+  return sample(std::forward<Model>(model), schedule, std::move(x_T.values), x_T.key, options, on_step);
 }
 
 }  // namespace ldm

@@ -4,10 +4,10 @@
 // and sampling asks for a class, with classifier-free guidance (guidance.hpp).
 #pragma once
 
-#include <ldm/guidance.hpp>
-#include <ldm/io.hpp>
-#include <ldm/samplers.hpp>
-#include <ldm/train.hpp>
+#include <ldm/diffusion/guidance.hpp>
+#include <ldm/diffusion/samplers.hpp>
+#include <ldm/io/checkpoint.hpp>
+#include <ldm/train/train.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -26,8 +26,13 @@ struct FitOptions {
   Options model{.input_size = 0, .latent_size = 16, .hidden_size = 256, .num_layers = 4, .num_steps = 1000};
   ScheduleOptions schedule{};
   VaeTrainOptions vae{.steps = 5600, .batch_size = 128, .kl_weight = 1e-3, .lr = 1e-3};
-  DenoiserTrainOptions denoiser{.steps = 6000, .batch_size = 256, .lr = 1e-3, .warmup_steps = 100,
-                                .cosine_decay = true, .clip_grad_norm = 1.0, .ema_decay = 0.999};
+  DenoiserTrainOptions denoiser{.steps = 6000,
+                                .batch_size = 256,
+                                .lr = 1e-3,
+                                .warmup_steps = 100,
+                                .cosine_decay = true,
+                                .clip_grad_norm = 1.0,
+                                .ema_decay = 0.999};
   LatentSource latent_source = LatentSource::posterior_sample;
 };
 
@@ -88,9 +93,13 @@ struct ColumnInfo {
     f("integer", c.integer...);
   }
   template <class F>
-  void visit(F&& f) { visit_each(f, *this); }
+  void visit(F&& f) {
+    visit_each(f, *this);
+  }
   template <class F>
-  void visit(F&& f) const { visit_each(f, *this); }
+  void visit(F&& f) const {
+    visit_each(f, *this);
+  }
 };
 
 template <class S>
@@ -108,7 +117,7 @@ class LatentDiffusion {
   Standardizer<S> data_scaling;    // data units <-> standardised columns
   Standardizer<S> latent_scaling;  // encoder latents <-> what the denoiser sees
   ColumnInfo<S> columns;
-  S latent_bound = 0;              // max |standardised training latent|
+  S latent_bound = 0;  // max |standardised training latent|
   // A conditional model's classes (class_names_of the training labels); class id i is
   // class_names[i]. Empty for an unconditional model.
   std::vector<std::string> class_names;
@@ -117,8 +126,7 @@ class LatentDiffusion {
   // progress may stop training early; the model then holds the weights reached so far.
   // A resumable run with checkpoints is FitRun (below).
   static LatentDiffusion fit(const Matrix<S>& rows, const FitOptions& fit_options, Key key,
-                             const ProgressCallback& progress = {},
-                             std::vector<std::string> column_names = {});
+                             const ProgressCallback& progress = {}, std::vector<std::string> column_names = {});
 
   // The conditional model: labels (one per row, any text; integers are sorted by value) become
   // the classes, fit_options.model.num_classes is set from them (0 or the same number), and the
@@ -147,7 +155,8 @@ class LatentDiffusion {
   Draw<S> sample(Eigen::Index n, const std::string& label, const SampleOptions& sample_options, Key key,
                  const StepCallback<S>& on_step = {}) const {
     const int id = class_index(label);
-    require_sample_size("LatentDiffusion::sample", n, std::max(options.input_size, options.latent_size), sample_options);
+    require_sample_size("LatentDiffusion::sample", n, std::max(options.input_size, options.latent_size),
+                        sample_options);
     return sample_classes(Eigen::VectorXi::Constant(n, id), sample_options, key, on_step);
   }
 
@@ -172,11 +181,13 @@ class LatentDiffusion {
                            const StepCallback<S>& on_step = {}) const {
     const char* where = "LatentDiffusion::sample_per_class";
     require_conditional(where);
-    if (n_per_class < 0) throw std::invalid_argument(detail::concat(where, ": n_per_class must be >= 0, got ", n_per_class));
+    if (n_per_class < 0)
+      throw std::invalid_argument(detail::concat(where, ": n_per_class must be >= 0, got ", n_per_class));
     const int classes = options.num_classes;
     if (n_per_class > std::numeric_limits<Eigen::Index>::max() / classes)
       throw std::invalid_argument(detail::concat(where, ": n_per_class = ", n_per_class, " is too large"));
-    require_sample_size(where, n_per_class * classes, std::max(options.input_size, options.latent_size), sample_options);
+    require_sample_size(where, n_per_class * classes, std::max(options.input_size, options.latent_size),
+                        sample_options);
     Eigen::VectorXi ids(n_per_class * classes);
     for (int c = 0; c < classes; ++c) ids.segment(c * n_per_class, n_per_class).setConstant(c);
     return sample_classes(ids, sample_options, key, on_step);
@@ -185,7 +196,8 @@ class LatentDiffusion {
   // n new rows in data units, and the next key.
   Draw<S> sample(Eigen::Index n, const SampleOptions& sample_options, Key key,
                  const StepCallback<S>& on_step = {}) const {
-    require_sample_size("LatentDiffusion::sample", n, std::max(options.input_size, options.latent_size), sample_options);
+    require_sample_size("LatentDiffusion::sample", n, std::max(options.input_size, options.latent_size),
+                        sample_options);
     const Matrix<S> z = sample_latents(n, sample_options, key, on_step);
     Matrix<S> rows = data_scaling.inverse(decode_in_batches(latent_scaling.inverse(z), sample_options.batch_rows));
     if (sample_options.postprocess) postprocess(rows);
@@ -202,11 +214,12 @@ class LatentDiffusion {
  private:
   // classes == nullptr: unconditional (a conditional model sees "no label"); else one class
   // per row, sampled with classifier-free guidance.
-  Matrix<S> sample_latents(Eigen::Index n, const Eigen::VectorXi* classes, const SampleOptions& sample_options,
-                           Key key, const StepCallback<S>& on_step) const {
+  Matrix<S> sample_latents(Eigen::Index n, const Eigen::VectorXi* classes, const SampleOptions& sample_options, Key key,
+                           const StepCallback<S>& on_step) const {
     require_sample_size("LatentDiffusion::sample_latents", n, options.latent_size, sample_options);
     SamplerOptions sampler = sample_options.sampler;
-    if (sample_options.clip_to_latent_range && sampler.clip_x0 == 0) sampler.clip_x0 = static_cast<double>(latent_bound);
+    if (sample_options.clip_to_latent_range && sampler.clip_x0 == 0)
+      sampler.clip_x0 = static_cast<double>(latent_bound);
     const Key base = split(key)[0];
     Matrix<S> z(n, options.latent_size);
     DenoiserWorkspace<S> ws;
@@ -219,9 +232,11 @@ class LatentDiffusion {
       const Key batch_key = fold_in(base, static_cast<std::uint32_t>(b));
       if (classes) {
         GuidedDenoiser<S> guided(denoiser, classes->segment(first, rows), sample_options.guidance);
-        z.middleRows(first, rows) = ldm::sample<S>(guided, schedule, rows, options.latent_size, batch_key, sampler, on_step).values;
+        z.middleRows(first, rows) =
+            ldm::sample<S>(guided, schedule, rows, options.latent_size, batch_key, sampler, on_step).values;
       } else {
-        z.middleRows(first, rows) = ldm::sample<S>(eps, schedule, rows, options.latent_size, batch_key, sampler, on_step).values;
+        z.middleRows(first, rows) =
+            ldm::sample<S>(eps, schedule, rows, options.latent_size, batch_key, sampler, on_step).values;
       }
     }
     return z;
@@ -233,7 +248,6 @@ class LatentDiffusion {
   }
 
  public:
-
   // rows -> encoder mean -> decoder, in data units (no postprocessing).
   Matrix<S> reconstruct(const Matrix<S>& rows) const {
     detail::require_cols("LatentDiffusion::reconstruct", "rows", rows, options.input_size);
@@ -290,7 +304,8 @@ class LatentDiffusion {
       const auto names = nlohmann::json::parse(data.metadata.at("column_names"));
       m.columns.names = names.get<std::vector<std::string>>();
     } catch (const std::exception& e) {
-      throw FormatError(where, path, "", std::string("metadata 'column_names' is not a JSON list of strings: ") + e.what());
+      throw FormatError(where, path, "",
+                        std::string("metadata 'column_names' is not a JSON list of strings: ") + e.what());
     }
     const auto width = static_cast<Eigen::Index>(m.options.input_size);
     const auto check = [&](const char* what, Eigen::Index size, Eigen::Index expected) {
@@ -309,7 +324,8 @@ class LatentDiffusion {
       try {
         m.class_names = nlohmann::json::parse(it->second).get<std::vector<std::string>>();
       } catch (const std::exception& e) {
-        throw FormatError(where, path, "", std::string("metadata 'class_names' is not a JSON list of strings: ") + e.what());
+        throw FormatError(where, path, "",
+                          std::string("metadata 'class_names' is not a JSON list of strings: ") + e.what());
       }
     }
     check("class_names (metadata num_classes)", static_cast<Eigen::Index>(m.class_names.size()), m.options.num_classes);
@@ -324,11 +340,13 @@ class LatentDiffusion {
   static void require_sample_size(const char* where, Eigen::Index n, int width, const SampleOptions& sample_options) {
     if (n < 0) throw std::invalid_argument(detail::concat(where, ": n must be >= 0, got ", n));
     detail::require_positive(where, "batch_rows", sample_options.batch_rows);
-    const std::uint64_t limit = sample_options.max_matrix_bytes, row_bytes = sizeof(S) * static_cast<std::uint64_t>(width);
+    const std::uint64_t limit = sample_options.max_matrix_bytes,
+                        row_bytes = sizeof(S) * static_cast<std::uint64_t>(width);
     if (row_bytes > 0 && static_cast<std::uint64_t>(n) > limit / row_bytes)
       throw std::invalid_argument(detail::concat(where, ": n = ", n, " rows of ", width, " values need ",
                                                  static_cast<double>(n) * static_cast<double>(row_bytes),
-                                                 " bytes, above the limit of ", limit, " (SampleOptions::max_matrix_bytes)"));
+                                                 " bytes, above the limit of ", limit,
+                                                 " (SampleOptions::max_matrix_bytes)"));
   }
 
   static ColumnInfo<S> describe_columns(const Matrix<S>& rows, std::vector<std::string> names) {
@@ -358,17 +376,26 @@ class LatentDiffusion {
 // can be refused.
 inline std::string fit_options_text(const FitOptions& o) {
   nlohmann::ordered_json j;
-  j["model"] = {o.model.input_size, o.model.latent_size, o.model.hidden_size, o.model.num_layers,
-                o.model.num_steps, static_cast<int>(o.model.time_embedding)};
+  j["model"] = {o.model.input_size, o.model.latent_size, o.model.hidden_size,
+                o.model.num_layers, o.model.num_steps,   static_cast<int>(o.model.time_embedding)};
   j["schedule"] = {o.schedule.num_steps, o.schedule.beta_start, o.schedule.beta_end, static_cast<int>(o.schedule.kind)};
   const VaeTrainOptions& v = o.vae;
-  j["vae"] = {v.steps, v.batch_size, v.kl_weight, v.kl_warmup_steps, v.lr, v.warmup_steps, v.cosine_decay,
-              v.weight_decay, v.clip_grad_norm};
+  j["vae"] = {v.steps,        v.batch_size,   v.kl_weight,    v.kl_warmup_steps, v.lr,
+              v.warmup_steps, v.cosine_decay, v.weight_decay, v.clip_grad_norm};
   const DenoiserTrainOptions& d = o.denoiser;
-  j["denoiser"] = {d.steps, d.batch_size, d.lr, d.warmup_steps, d.cosine_decay, d.weight_decay, d.clip_grad_norm,
-                   static_cast<int>(d.prediction), d.min_snr_gamma, d.ema_decay};
+  j["denoiser"] = {d.steps,
+                   d.batch_size,
+                   d.lr,
+                   d.warmup_steps,
+                   d.cosine_decay,
+                   d.weight_decay,
+                   d.clip_grad_norm,
+                   static_cast<int>(d.prediction),
+                   d.min_snr_gamma,
+                   d.ema_decay};
   j["latent_source"] = static_cast<int>(o.latent_source);
-  if (o.model.num_classes > 0) j["labels"] = {o.model.num_classes, o.denoiser.label_dropout};  // unconditional text as before
+  if (o.model.num_classes > 0)
+    j["labels"] = {o.model.num_classes, o.denoiser.label_dropout};  // unconditional text as before
   return j.dump();
 }
 
@@ -424,8 +451,8 @@ class FitRun {
     std::vector<std::string> class_names;
     if (!labels.empty()) {
       if (labels.size() != static_cast<std::size_t>(rows.rows()))
-        throw std::invalid_argument(detail::concat("LatentDiffusion::fit: ", labels.size(), " labels for ",
-                                                   rows.rows(), " rows"));
+        throw std::invalid_argument(
+            detail::concat("LatentDiffusion::fit: ", labels.size(), " labels for ", rows.rows(), " rows"));
       class_names = class_names_of(labels);
       const int classes = static_cast<int>(class_names.size());
       if (o.num_classes != 0 && o.num_classes != classes)
@@ -437,12 +464,12 @@ class FitRun {
       label_ids_.resize(rows.rows());
       for (Eigen::Index r = 0; r < rows.rows(); ++r) label_ids_(r) = id.at(labels[static_cast<std::size_t>(r)]);
     } else if (o.num_classes != 0) {
-      throw std::invalid_argument(detail::concat("LatentDiffusion::fit: options say num_classes ", o.num_classes,
-                                                 " but no labels were given"));
+      throw std::invalid_argument(
+          detail::concat("LatentDiffusion::fit: options say num_classes ", o.num_classes, " but no labels were given"));
     }
     if (!column_names.empty() && column_names.size() != static_cast<std::size_t>(rows.cols()))
-      throw std::invalid_argument(detail::concat("LatentDiffusion::fit: ", column_names.size(),
-                                                 " column names for ", rows.cols(), " columns"));
+      throw std::invalid_argument(
+          detail::concat("LatentDiffusion::fit: ", column_names.size(), " column names for ", rows.cols(), " columns"));
     if (column_names.empty())
       for (Eigen::Index c = 0; c < rows.cols(); ++c) column_names.push_back(detail::concat("x", c));
     LatentDiffusion<S>& m = model_;
@@ -466,12 +493,15 @@ class FitRun {
     if (phase_ == Phase::denoiser) return denoiser_ ? denoiser_->steps_done() : 0;
     return 0;
   }
-  static const char* phase_name(Phase p) { return p == Phase::vae ? "vae" : p == Phase::denoiser ? "denoiser" : "done"; }
+  static const char* phase_name(Phase p) {
+    return p == Phase::vae ? "vae" : p == Phase::denoiser ? "denoiser" : "done";
+  }
 
   // Trains until done (returns true) or until progress returns false (returns false, after
   // saving a checkpoint when checkpoint_path is set). With checkpoint_every > 0 the state is
   // saved to checkpoint_path after every that many steps of either phase.
-  bool run(const ProgressCallback& progress = {}, long long checkpoint_every = 0, const std::string& checkpoint_path = {}) {
+  bool run(const ProgressCallback& progress = {}, long long checkpoint_every = 0,
+           const std::string& checkpoint_path = {}) {
     if (checkpoint_every < 0)
       throw std::invalid_argument(detail::concat("FitRun::run: checkpoint_every must be >= 0, got ", checkpoint_every));
     if (checkpoint_every > 0 && checkpoint_path.empty())
@@ -545,15 +575,18 @@ class FitRun {
     const SafetensorsData data = read_safetensors(path, limits);
     const auto meta = [&](const char* name) -> const std::string& {
       const auto it = data.metadata.find(name);
-      if (it == data.metadata.end()) throw FormatError(where, path, "", std::string("the metadata has no '") + name + "'");
+      if (it == data.metadata.end())
+        throw FormatError(where, path, "", std::string("the metadata has no '") + name + "'");
       return it->second;
     };
-    if (meta("kind") != "ldm.FitRun") throw FormatError(where, path, "", "not a training checkpoint (kind '" + meta("kind") + "')");
+    if (meta("kind") != "ldm.FitRun")
+      throw FormatError(where, path, "", "not a training checkpoint (kind '" + meta("kind") + "')");
     if (meta("data") != detail::data_fingerprint(rows_, label_ids_, model_.class_names))
       throw FormatError(where, path, "", "the checkpoint was made on other data (rows, columns or values differ)");
     if (meta("fit_options") != fit_options_text(options_))
-      throw FormatError(where, path, "", "the checkpoint was made with other options: " + meta("fit_options") +
-                                             " now " + fit_options_text(options_));
+      throw FormatError(
+          where, path, "",
+          "the checkpoint was made with other options: " + meta("fit_options") + " now " + fit_options_text(options_));
     if (meta("key") != detail::concat(key_[0], ",", key_[1]))
       throw FormatError(where, path, "", "the checkpoint was made with another seed");
     const std::string& phase = meta("phase");
@@ -567,8 +600,9 @@ class FitRun {
         if (it == data.tensors.end()) throw FormatError(where, path, "state." + name, "missing");
         const std::vector<std::int64_t> shape = detail::param_shape(t);
         if (it->second.shape != shape)
-          throw FormatError(where, path, "state." + name,
-                            "shape " + detail::shape_string(it->second.shape) + " differs from " + detail::shape_string(shape));
+          throw FormatError(
+              where, path, "state." + name,
+              "shape " + detail::shape_string(it->second.shape) + " differs from " + detail::shape_string(shape));
         detail::decode_floats(it->second, t.data());
       });
       trainer.restore_step(step);
@@ -625,7 +659,7 @@ class FitRun {
   FitOptions options_;
   Key key_;
   LatentDiffusion<S> model_;
-  Matrix<S> x_;  // standardised rows
+  Matrix<S> x_;                // standardised rows
   Eigen::VectorXi label_ids_;  // (N) each row's class id; empty when unconditional
   Phase phase_ = Phase::vae;
   std::optional<VaeTrainer<S>> vae_;

@@ -14,8 +14,8 @@
 // that size is taken, so a 10 GB line or 10^7 columns is refused with a message naming the limit.
 #pragma once
 
-#include <ldm/atomic_file.hpp>
-#include <ldm/tensor.hpp>
+#include <ldm/core/checks.hpp>
+#include <ldm/io/atomic_file.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -45,11 +45,10 @@ struct CsvOptions {
   bool detect_header = false;  // if true, ignore `header`: the first line is a header iff one of its
                                // cells is not a number (nor empty)
   char delimiter = ',';        // any byte but a quote or a line break (tab and space work too)
-  bool allow_empty = false;  // empty cells read as NaN instead of being an error
-  std::vector<std::string> text_columns =
-      {};  // columns kept as strings in CsvTable::text (e.g. class labels)
+  bool allow_empty = false;    // empty cells read as NaN instead of being an error
+  std::vector<std::string> text_columns = {};  // columns kept as strings in CsvTable::text (e.g. class labels)
   // Limits (see the top of the file). A digits row is about 200 bytes and 65 columns.
-  std::uint64_t max_file_bytes = std::uint64_t{4} << 30;  // 4 GiB: the whole file is held in memory
+  std::uint64_t max_file_bytes = std::uint64_t{4} << 30;   // 4 GiB: the whole file is held in memory
   std::uint64_t max_line_bytes = std::uint64_t{16} << 20;  // 16 MiB per line, '\n' excluded
   std::size_t max_columns = 100'000;                       // cells per record
 };
@@ -121,8 +120,8 @@ void split_csv(std::string_view text, char delimiter, std::size_t max_columns, c
     quoted.clear();
     while (true) {
       if (cells.size() == max_columns)
-        fail(record_line, concat("the record has more than ", max_columns,
-                                 " cells, the limit (CsvOptions::max_columns)"));
+        fail(record_line,
+             concat("the record has more than ", max_columns, " cells, the limit (CsvOptions::max_columns)"));
       std::size_t start = i;
       while (start < n && is_blank(text[start])) ++start;
       if (start < n && text[start] == '"') {
@@ -246,8 +245,7 @@ inline std::string read_whole_file(const std::string& path, const CsvOptions& op
       lines.add(std::string_view(buffer, got));
       if (content) content->append(buffer, got);
     }
-    if (std::ferror(f.get()))
-      throw std::runtime_error("read_csv: cannot read " + path + ": " + std::strerror(errno));
+    if (std::ferror(f.get())) throw std::runtime_error("read_csv: cannot read " + path + ": " + std::strerror(errno));
   };
   std::string content;
   if (S_ISREG(info.st_mode)) {  // a pipe has no size: it is checked while it is read
@@ -309,9 +307,7 @@ inline CsvTable parse_csv(std::string_view text, const std::string& name, const 
   std::vector<double> values;      // row-major
   std::size_t width = 0, rows = 0;
   bool first = true;
-  const auto where = [&](std::size_t line) {
-    return "read_csv: " + path + ":" + std::to_string(line) + ": ";
-  };
+  const auto where = [&](std::size_t line) { return "read_csv: " + path + ":" + std::to_string(line) + ": "; };
   const auto column = [&](std::size_t c) {
     return "column " + detail::quoted_text(names[c]) + " (index " + std::to_string(c) + "): ";
   };
@@ -341,53 +337,54 @@ inline CsvTable parse_csv(std::string_view text, const std::string& name, const 
     width = names.size();
   };
 
-  detail::split_csv(
-      text, options.delimiter, options.max_columns, path, [&](std::size_t line, const std::vector<detail::CsvCell>& cells) {
-        if (first) {
-          first = false;
-          bool is_header = options.header;
-          if (options.detect_header) {
-            is_header = false;
-            for (const detail::CsvCell& cell : cells) {
-              double ignored;
-              if (!cell.text.empty() && !detail::parse_number(cell.text, ignored).empty()) is_header = true;
-            }
-          }
-          if (is_header) {
-            for (const detail::CsvCell& cell : cells) names.emplace_back(cell.text);
-            set_columns(line);
-            return;
-          }
-          for (std::size_t c = 0; c < cells.size(); ++c) names.push_back(std::to_string(c));
-          set_columns(line);
-        }
-        if (cells.size() != width) {
-          const std::string detail_text = cells.size() < width
-                                              ? "column " + detail::quoted_text(names[cells.size()]) + " (index " +
-                                                    std::to_string(cells.size()) + ") is missing"
-                                              : "there is an extra cell at index " + std::to_string(width);
-          throw std::runtime_error(where(line) + "the row has " + std::to_string(cells.size()) +
-                                   " cells, expected " + std::to_string(width) + ": " + detail_text);
-        }
-        for (std::size_t c = 0; c < width; ++c) {
-          const std::string_view cell = cells[c].text;
-          if (text_slot[c] >= 0) {
-            table.text[static_cast<std::size_t>(text_slot[c])].values.emplace_back(cell);
-            continue;
-          }
-          const std::string_view number = detail::trim_blanks(cell);  // also inside quotes
-          double value = std::numeric_limits<double>::quiet_NaN();
-          if (number.empty()) {
-            if (!options.allow_empty)
-              throw std::runtime_error(where(line) + column(c) +
-                                       "the cell is empty (CsvOptions::allow_empty reads it as NaN)");
-          } else if (const std::string error = detail::parse_number(number, value); !error.empty()) {
-            throw std::runtime_error(where(line) + column(c) + error);
-          }
-          values.push_back(value);
-        }
-        ++rows;
-      });
+  detail::split_csv(text, options.delimiter, options.max_columns, path,
+                    [&](std::size_t line, const std::vector<detail::CsvCell>& cells) {
+                      if (first) {
+                        first = false;
+                        bool is_header = options.header;
+                        if (options.detect_header) {
+                          is_header = false;
+                          for (const detail::CsvCell& cell : cells) {
+                            double ignored;
+                            if (!cell.text.empty() && !detail::parse_number(cell.text, ignored).empty())
+                              is_header = true;
+                          }
+                        }
+                        if (is_header) {
+                          for (const detail::CsvCell& cell : cells) names.emplace_back(cell.text);
+                          set_columns(line);
+                          return;
+                        }
+                        for (std::size_t c = 0; c < cells.size(); ++c) names.push_back(std::to_string(c));
+                        set_columns(line);
+                      }
+                      if (cells.size() != width) {
+                        const std::string detail_text =
+                            cells.size() < width ? "column " + detail::quoted_text(names[cells.size()]) + " (index " +
+                                                       std::to_string(cells.size()) + ") is missing"
+                                                 : "there is an extra cell at index " + std::to_string(width);
+                        throw std::runtime_error(where(line) + "the row has " + std::to_string(cells.size()) +
+                                                 " cells, expected " + std::to_string(width) + ": " + detail_text);
+                      }
+                      for (std::size_t c = 0; c < width; ++c) {
+                        const std::string_view cell = cells[c].text;
+                        if (text_slot[c] >= 0) {
+                          table.text[static_cast<std::size_t>(text_slot[c])].values.emplace_back(cell);
+                          continue;
+                        }
+                        const std::string_view number = detail::trim_blanks(cell);  // also inside quotes
+                        double value = std::numeric_limits<double>::quiet_NaN();
+                        if (number.empty()) {
+                          if (!options.allow_empty)
+                            throw std::runtime_error(where(line) + column(c) +
+                                                     "the cell is empty (CsvOptions::allow_empty reads it as NaN)");
+                        } else if (const std::string error = detail::parse_number(number, value); !error.empty()) {
+                          throw std::runtime_error(where(line) + column(c) + error);
+                        }
+                        values.push_back(value);
+                      }
+                      ++rows;
+                    });
 
   if (first) throw std::runtime_error("read_csv: " + path + ": the file is empty");
   if (rows == 0) throw std::runtime_error("read_csv: " + path + ": the file has a header but no data rows");
@@ -488,11 +485,10 @@ inline CsvTable drop_columns(const CsvTable& table, std::initializer_list<Eigen:
 template <class Derived>
 void write_csv(const std::string& path, const std::vector<std::string>& columns,
                const Eigen::MatrixBase<Derived>& values, char delimiter = ',') {
-  static_assert(std::is_floating_point_v<typename Derived::Scalar>,
-                "write_csv: values must be float or double");
+  static_assert(std::is_floating_point_v<typename Derived::Scalar>, "write_csv: values must be float or double");
   if (!columns.empty() && static_cast<Eigen::Index>(columns.size()) != values.cols())
-    throw std::invalid_argument(detail::concat("write_csv: ", path, ": ", columns.size(),
-                                               " column names for ", values.cols(), " columns"));
+    throw std::invalid_argument(
+        detail::concat("write_csv: ", path, ": ", columns.size(), " column names for ", values.cols(), " columns"));
   std::string text;
   for (std::size_t c = 0; c < columns.size(); ++c)
     text += (c ? std::string(1, delimiter) : std::string()) + detail::csv_quoted(columns[c], delimiter);
@@ -500,8 +496,8 @@ void write_csv(const std::string& path, const std::vector<std::string>& columns,
   for (Eigen::Index r = 0; r < values.rows(); ++r) {
     for (Eigen::Index c = 0; c < values.cols(); ++c) {
       if (!std::isfinite(values(r, c)))
-        throw std::invalid_argument(detail::concat("write_csv: ", path, ": values(", r, ", ", c,
-                                                   ") = ", values(r, c), " is not finite"));
+        throw std::invalid_argument(
+            detail::concat("write_csv: ", path, ": values(", r, ", ", c, ") = ", values(r, c), " is not finite"));
       if (c) text += delimiter;
       text += detail::exact_number_text(values(r, c));
     }

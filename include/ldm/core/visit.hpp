@@ -38,8 +38,7 @@ Model zeros_like(const Model& model) {
 template <class Model>
 std::size_t count_parameters(const Model& model) {
   std::size_t n = 0;
-  visit_together([&](const std::string&, const auto& p) { n += static_cast<std::size_t>(p.size()); },
-                 model);
+  visit_together([&](const std::string&, const auto& p) { n += static_cast<std::size_t>(p.size()); }, model);
   return n;
 }
 

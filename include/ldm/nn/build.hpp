@@ -1,9 +1,9 @@
 // Options with the seed's names and defaults, and the functions that build the three models.
 #pragma once
 
-#include <ldm/decoder.hpp>
-#include <ldm/denoiser.hpp>
-#include <ldm/encoder.hpp>
+#include <ldm/nn/decoder.hpp>
+#include <ldm/nn/denoiser.hpp>
+#include <ldm/nn/encoder.hpp>
 
 #include <cstddef>
 #include <tuple>
@@ -27,22 +27,19 @@ inline Options recommended_defaults() { return Options{287, 32, 256, 4, 1000}; }
 
 // Throws std::invalid_argument naming the first option that is out of range.
 inline void validate(const Options& o) {
-  if (o.input_size == 0)
-    throw std::invalid_argument("Options: input_size is required (it is 0, i.e. not set)");
+  if (o.input_size == 0) throw std::invalid_argument("Options: input_size is required (it is 0, i.e. not set)");
   detail::require_positive("Options", "input_size", o.input_size);
   detail::require_positive("Options", "latent_size", o.latent_size);
   detail::require_positive("Options", "hidden_size", o.hidden_size);
   if (o.num_layers < 0)
-    throw std::invalid_argument(
-        detail::concat("Options: num_layers must be at least 0, got ", o.num_layers));
+    throw std::invalid_argument(detail::concat("Options: num_layers must be at least 0, got ", o.num_layers));
   detail::require_positive("Options", "num_steps", o.num_steps);
   if (o.num_classes < 0)
     throw std::invalid_argument(
         detail::concat("Options: num_classes must be at least 0 (0 = unconditional), got ", o.num_classes));
   if (o.hidden_size % 2 != 0)
     throw std::invalid_argument(detail::concat(
-        "Options: hidden_size must be even (the time embedding is half sine, half cosine), got ",
-        o.hidden_size));
+        "Options: hidden_size must be even (the time embedding is half sine, half cosine), got ", o.hidden_size));
 }
 
 // The denoiser's output width, the latent size.
@@ -59,8 +56,8 @@ inline std::size_t param_count(const Options& o) {
   const std::size_t encoder = dense(in, hid) + dense(hid, hid) + 2 * dense(hid, lat);
   const std::size_t decoder = dense(lat, hid) + dense(hid, hid) + dense(hid, in);
   const std::size_t block = 2 * hid + dense(hid, 4 * hid) + dense(4 * hid, hid);
-  const std::size_t denoiser = dense(hid, hid) + dense(lat, hid) +
-                               static_cast<std::size_t>(o.num_layers) * block + dense(hid, lat);
+  const std::size_t denoiser =
+      dense(hid, hid) + dense(lat, hid) + static_cast<std::size_t>(o.num_layers) * block + dense(hid, lat);
   const std::size_t label_embed = o.num_classes > 0 ? (static_cast<std::size_t>(o.num_classes) + 1) * hid : 0;
   return encoder + decoder + denoiser + label_embed;
 }
@@ -93,8 +90,8 @@ std::tuple<Encoder<S>, Decoder<S>, Denoiser<S>> build(const Options& o, Key key)
   const std::vector<Key> keys = split(key, 3);
   return {build_encoder<S>(o.input_size, o.latent_size, o.hidden_size, keys[0]),
           build_decoder<S>(o.input_size, o.latent_size, o.hidden_size, keys[1]),
-          build_denoiser<S>(o.latent_size, o.hidden_size, o.num_layers, o.num_steps, keys[2],
-                            o.time_embedding, o.num_classes)};
+          build_denoiser<S>(o.latent_size, o.hidden_size, o.num_layers, o.num_steps, keys[2], o.time_embedding,
+                            o.num_classes)};
 }
 
 }  // namespace ldm

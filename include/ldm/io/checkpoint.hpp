@@ -5,7 +5,8 @@
 // written as F32, doubles as F64; F16 and BF16 files load too. __metadata__ holds
 // "ldm_format_version" and, for ldm's models, the Options that rebuild them (the keys of
 // ../shared/bench/torch_ref.py: input_size, latent_size, hidden_size, num_layers, num_steps, plus
-// time_embedding, and num_classes for a conditional model only). Other prefixes ("standardizer.", "golden.", ...) are free for the caller.
+// time_embedding, and num_classes for a conditional model only). Other prefixes ("standardizer.", "golden.", ...) are
+// free for the caller.
 //
 // Loading is all-or-nothing: the new values are built in copies and every check (missing
 // parameter, extra tensor under a model prefix, shape, dtype) passes before the caller's models
@@ -17,9 +18,9 @@
 // make the loader allocate much more than the file's size.
 #pragma once
 
-#include <ldm/build.hpp>
-#include <ldm/safetensors.hpp>
-#include <ldm/schedule.hpp>
+#include <ldm/diffusion/schedule.hpp>
+#include <ldm/io/safetensors.hpp>
+#include <ldm/nn/build.hpp>
 
 #include <charconv>
 #include <cmath>
@@ -37,7 +38,7 @@ inline constexpr const char* format_version_key = "ldm_format_version";
 
 // What a checkpoint may ask for at most.
 struct CheckpointLimits {
-  SafetensorsLimits file{};      // the safetensors file (header and file size)
+  SafetensorsLimits file{};       // the safetensors file (header and file size)
   int max_num_steps = 1'000'000;  // diffusion steps: the schedule holds 8 numbers per step
 };
 
@@ -76,8 +77,8 @@ inline bool has_prefix(const std::string& name, const std::string& prefix) {
 // each exists with the right shape and a float dtype, and that data has no other tensor under
 // prefix. Throws FormatError naming the file and the tensor; model itself is never touched.
 template <class Model>
-Model loaded_copy(const SafetensorsData& data, const std::string& prefix, const Model& model,
-                  ShapePolicy policy, const char* where) {
+Model loaded_copy(const SafetensorsData& data, const std::string& prefix, const Model& model, ShapePolicy policy,
+                  const char* where) {
   if (prefix.empty()) throw std::invalid_argument(std::string(where) + ": the prefix must not be empty");
   Model copy = model;
   std::set<std::string> expected;
@@ -87,14 +88,13 @@ Model loaded_copy(const SafetensorsData& data, const std::string& prefix, const 
     const std::vector<std::int64_t> shape = param_shape(param);
     const auto it = data.tensors.find(full);
     if (it == data.tensors.end())
-      throw FormatError(where, data.path, full,
-                        "missing: the model has this parameter, shape " + shape_string(shape) +
-                            ", but the file has no such tensor");
-    const Tensor& t = it->second;
-    if (policy == ShapePolicy::must_match && t.shape != shape)
       throw FormatError(
           where, data.path, full,
-          "shape " + shape_string(t.shape) + " differs from the model's " + shape_string(shape));
+          "missing: the model has this parameter, shape " + shape_string(shape) + ", but the file has no such tensor");
+    const Tensor& t = it->second;
+    if (policy == ShapePolicy::must_match && t.shape != shape)
+      throw FormatError(where, data.path, full,
+                        "shape " + shape_string(t.shape) + " differs from the model's " + shape_string(shape));
     if (t.shape.size() != shape.size())
       throw FormatError(where, data.path, full,
                         concat("shape ", shape_string(t.shape), " has ", t.shape.size(),
@@ -111,8 +111,7 @@ Model loaded_copy(const SafetensorsData& data, const std::string& prefix, const 
       throw FormatError(where, data.path, full, e.what());
     }
   });
-  for (auto it = data.tensors.lower_bound(prefix); it != data.tensors.end() && has_prefix(it->first, prefix);
-       ++it)
+  for (auto it = data.tensors.lower_bound(prefix); it != data.tensors.end() && has_prefix(it->first, prefix); ++it)
     if (!expected.count(it->first))
       throw FormatError(where, data.path, it->first,
                         "the model has no parameter '" + it->first.substr(prefix.size()) + "'");
@@ -171,17 +170,15 @@ inline std::string exact_text(double value) {
   return std::string(buffer, result.ptr);
 }
 
-inline const char* time_embedding_text(TimeEmbedding kind) {
-  return kind == TimeEmbedding::raw ? "raw" : "normalized";
-}
+inline const char* time_embedding_text(TimeEmbedding kind) { return kind == TimeEmbedding::raw ? "raw" : "normalized"; }
 
 inline void check_format_version(const SafetensorsData& data, const char* where) {
   if (!data.metadata.count(format_version_key)) return;  // a plain PyTorch export has none
   const int version = metadata_int(data.metadata, format_version_key, data.path, where);
   if (version < 1 || version > checkpoint_format_version)
-    throw FormatError(where, data.path, "",
-                      concat(format_version_key, " is ", version, "; this build reads versions 1 to ",
-                             checkpoint_format_version));
+    throw FormatError(
+        where, data.path, "",
+        concat(format_version_key, " is ", version, "; this build reads versions 1 to ", checkpoint_format_version));
 }
 
 }  // namespace detail
@@ -209,9 +206,8 @@ inline MetadataMap to_metadata(const Options& o) {
 }
 
 // The options stored in a checkpoint's metadata; time_embedding defaults to normalized (the
-// seed's) and num_classes to 0 (unconditional) when absent. Throws FormatError naming file for a missing or malformed key or
-// options that validate() refuses.
-// num_steps above limits.max_num_steps is refused too.
+// seed's) and num_classes to 0 (unconditional) when absent. Throws FormatError naming file for a missing or malformed
+// key or options that validate() refuses. num_steps above limits.max_num_steps is refused too.
 inline Options options_from_metadata(const MetadataMap& metadata, const std::string& file = "(metadata)",
                                      const CheckpointLimits& limits = {}) {
   const char* where = "options_from_metadata";
@@ -255,9 +251,8 @@ inline Options options_from_checkpoint(const SafetensorsData& data, const Checkp
   if (expected != static_cast<long double>(values))
     throw FormatError("options_from_checkpoint", data.path, "",
                       detail::concat("the options (input_size ", o.input_size, ", latent_size ", o.latent_size,
-                                     ", hidden_size ", o.hidden_size, ", num_layers ", o.num_layers,
-                                     ", num_classes ", o.num_classes, ") describe ",
-                                     detail::exact_text(static_cast<double>(expected)),
+                                     ", hidden_size ", o.hidden_size, ", num_layers ", o.num_layers, ", num_classes ",
+                                     o.num_classes, ") describe ", detail::exact_text(static_cast<double>(expected)),
                                      " parameters, but the file's encoder., decoder. and denoiser. tensors hold ",
                                      values, " values"));
   return o;
@@ -295,9 +290,8 @@ inline ScheduleOptions schedule_options_from_metadata(const MetadataMap& metadat
   else if (it->second == "cosine")
     s.kind = BetaSchedule::cosine;
   else
-    throw FormatError(
-        where, file, "",
-        "metadata 'beta_schedule' must be linear, scaled_linear or cosine, got '" + it->second + "'");
+    throw FormatError(where, file, "",
+                      "metadata 'beta_schedule' must be linear, scaled_linear or cosine, got '" + it->second + "'");
   return s;
 }
 
@@ -315,8 +309,7 @@ Options options_of(const Encoder<S>& encoder, const Decoder<S>& decoder, const D
   o.num_classes = denoiser.num_classes();
   const auto require = [](const char* what, Eigen::Index value, Eigen::Index expected) {
     if (value != expected)
-      throw std::invalid_argument(
-          detail::concat("options_of: the ", what, " is ", value, ", expected ", expected));
+      throw std::invalid_argument(detail::concat("options_of: the ", what, " is ", value, ", expected ", expected));
   };
   require("decoder input_size", decoder.input_size(), encoder.input_size());
   require("decoder latent_size", decoder.latent_size(), encoder.latent_size());
@@ -357,8 +350,8 @@ void save_models(const std::string& path, const Enc& encoder, const Dec& decoder
   for (const auto& [name, tensor] : extra_tensors) {
     for (const char* prefix : {"encoder.", "decoder.", "denoiser."})
       if (detail::has_prefix(name, prefix))
-        throw std::invalid_argument("save_models: " + path + ": extra tensor '" + name +
-                                    "' uses the model prefix '" + prefix + "'");
+        throw std::invalid_argument("save_models: " + path + ": extra tensor '" + name + "' uses the model prefix '" +
+                                    prefix + "'");
     tensors.emplace(name, tensor);
   }
   if constexpr (detail::LdmModels<Enc, Dec, Den>)
@@ -377,10 +370,9 @@ void load_models(const SafetensorsData& data, Enc& encoder, Dec& decoder, Den& d
     if (data.metadata.count("num_steps")) {
       const int steps = detail::metadata_int(data.metadata, "num_steps", data.path, where);
       if (steps != denoiser.num_steps)
-        throw FormatError(
-            where, data.path, "",
-            detail::concat("the file's num_steps is ", steps, " but the denoiser's is ", denoiser.num_steps,
-                           " (build the models from options_from_metadata)"));
+        throw FormatError(where, data.path, "",
+                          detail::concat("the file's num_steps is ", steps, " but the denoiser's is ",
+                                         denoiser.num_steps, " (build the models from options_from_metadata)"));
     }
     if (const auto it = data.metadata.find("time_embedding"); it != data.metadata.end())
       if (it->second != detail::time_embedding_text(denoiser.embedding))

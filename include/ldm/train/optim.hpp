@@ -4,9 +4,9 @@
 // so gradients, moments and averages are models of the same type as the parameters.
 #pragma once
 
-#include <ldm/params.hpp>
-#include <ldm/tensor.hpp>
-#include <ldm/threads.hpp>
+#include <ldm/core/checks.hpp>
+#include <ldm/core/threads.hpp>
+#include <ldm/core/visit.hpp>
 
 #include <Eigen/Core>
 
@@ -25,25 +25,22 @@ namespace detail {
 // Throws "<where>: <what> <name> is RxC but <ref_what> is RxC". The message is built only on a
 // mismatch, so the check costs no allocation on the hot path.
 template <class A, class B>
-void require_same_param_shape(const char* where, const char* what, const std::string& name,
-                              const A& a, const char* ref_what, const B& ref) {
+void require_same_param_shape(const char* where, const char* what, const std::string& name, const A& a,
+                              const char* ref_what, const B& ref) {
   if (a.rows() != ref.rows() || a.cols() != ref.cols())
-    throw std::invalid_argument(concat(where, ": ", what, " ", name, " is ", a.rows(), "x",
-                                       a.cols(), " but ", ref_what, " is ", ref.rows(), "x",
-                                       ref.cols()));
+    throw std::invalid_argument(concat(where, ": ", what, " ", name, " is ", a.rows(), "x", a.cols(), " but ", ref_what,
+                                       " is ", ref.rows(), "x", ref.cols()));
 }
 
 // The comparisons are written so that NaN fails them too.
 inline void require_at_least(const char* where, const char* what, double value, double low) {
-  if (!(value >= low))
-    throw std::invalid_argument(concat(where, ": ", what, " must be >= ", low, ", got ", value));
+  if (!(value >= low)) throw std::invalid_argument(concat(where, ": ", what, " must be >= ", low, ", got ", value));
 }
 
-inline void require_in_unit_interval(const char* where, const char* what, double value,
-                                     bool include_one) {
+inline void require_in_unit_interval(const char* where, const char* what, double value, bool include_one) {
   if (!(value >= 0.0 && (include_one ? value <= 1.0 : value < 1.0)))
-    throw std::invalid_argument(concat(where, ": ", what, " must be in [0, 1", include_one ? "]" : ")",
-                                       ", got ", value));
+    throw std::invalid_argument(
+        concat(where, ": ", what, " must be in [0, 1", include_one ? "]" : ")", ", got ", value));
 }
 
 template <class Tensor>
@@ -168,8 +165,7 @@ class Adam {
     const char* where = "Adam::step";
     detail::require_at_least(where, "lr", lr, 0.0);
     if (state_.step < 0)
-      throw std::invalid_argument(
-          detail::concat(where, ": state().step must be >= 0, got ", state_.step));
+      throw std::invalid_argument(detail::concat(where, ": state().step must be >= 0, got ", state_.step));
     visit_together(
         [&](const std::string& name, const auto& p, const auto& g, const auto& m, const auto& v) {
           detail::require_same_param_shape(where, "gradient", name, g, "the parameter", p);
@@ -240,10 +236,7 @@ void zero_gradients(Models&... grads) {
 template <class... Models>
 double global_grad_norm(const Models&... grads) {
   double sum = 0.0;
-  (grads.visit([&](const std::string&, const auto& g) {
-    sum += g.template cast<double>().squaredNorm();
-  }),
-   ...);
+  (grads.visit([&](const std::string&, const auto& g) { sum += g.template cast<double>().squaredNorm(); }), ...);
   return std::sqrt(sum);
 }
 
@@ -254,15 +247,11 @@ double global_grad_norm(const Models&... grads) {
 template <class... Models>
 double clip_grad_norm(double max_norm, Models&... grads) {
   if (!(max_norm > 0.0))
-    throw std::invalid_argument(
-        detail::concat("clip_grad_norm: max_norm must be > 0, got ", max_norm));
+    throw std::invalid_argument(detail::concat("clip_grad_norm: max_norm must be > 0, got ", max_norm));
   const double norm = global_grad_norm(std::as_const(grads)...);
   const double coef = max_norm / (norm + 1e-6);
   if (std::isfinite(norm) && coef < 1.0) {
-    (grads.visit([&](const std::string&, auto& g) {
-      g *= static_cast<detail::scalar_of<decltype(g)>>(coef);
-    }),
-     ...);
+    (grads.visit([&](const std::string&, auto& g) { g *= static_cast<detail::scalar_of<decltype(g)>>(coef); }), ...);
   }
   return norm;
 }
@@ -291,30 +280,26 @@ struct LrSchedule {
   void validate() const {
     const char* where = "LrSchedule";
     if (!(base_lr >= 0.0 && std::isfinite(base_lr)))
-      throw std::invalid_argument(
-          detail::concat(where, ": base_lr must be finite and >= 0, got ", base_lr));
+      throw std::invalid_argument(detail::concat(where, ": base_lr must be finite and >= 0, got ", base_lr));
     if (warmup_steps < 0)
-      throw std::invalid_argument(
-          detail::concat(where, ": warmup_steps must be >= 0, got ", warmup_steps));
+      throw std::invalid_argument(detail::concat(where, ": warmup_steps must be >= 0, got ", warmup_steps));
     if (!(min_lr >= 0.0 && min_lr <= base_lr))
-      throw std::invalid_argument(detail::concat(where, ": min_lr must be in [0, base_lr = ",
-                                                 base_lr, "], got ", min_lr));
+      throw std::invalid_argument(
+          detail::concat(where, ": min_lr must be in [0, base_lr = ", base_lr, "], got ", min_lr));
     if (kind == Kind::warmup_cosine) {
       if (total_steps <= 0)
         throw std::invalid_argument(
             detail::concat(where, ": total_steps must be > 0 for warmup_cosine, got ", total_steps));
       if (total_steps < warmup_steps)
-        throw std::invalid_argument(detail::concat(where, ": total_steps must be >= warmup_steps (",
-                                                   warmup_steps, "), got ", total_steps));
+        throw std::invalid_argument(
+            detail::concat(where, ": total_steps must be >= warmup_steps (", warmup_steps, "), got ", total_steps));
     }
   }
 
   double at(long long step) const {
     validate();
-    if (step < 0)
-      throw std::invalid_argument(detail::concat("LrSchedule::at: step must be >= 0, got ", step));
-    if (step < warmup_steps)
-      return base_lr * static_cast<double>(step) / static_cast<double>(warmup_steps);
+    if (step < 0) throw std::invalid_argument(detail::concat("LrSchedule::at: step must be >= 0, got ", step));
+    if (step < warmup_steps) return base_lr * static_cast<double>(step) / static_cast<double>(warmup_steps);
     if (kind == Kind::constant) return base_lr;
     const double span = static_cast<double>(std::max<long long>(1, total_steps - warmup_steps));
     const double progress = std::clamp(static_cast<double>(step - warmup_steps) / span, 0.0, 1.0);
@@ -326,9 +311,9 @@ struct LrSchedule {
 // Exponential moving average of the parameters.
 
 struct EmaOptions {
-  double max_decay = 0.9999;       // diffusers EMAModel `decay`: the cap
-  double min_decay = 0.0;          // diffusers `min_decay`: the floor once averaging starts
-  long long update_after_step = 0; // updates up to this one (and the next) copy the parameters
+  double max_decay = 0.9999;        // diffusers EMAModel `decay`: the cap
+  double min_decay = 0.0;           // diffusers `min_decay`: the floor once averaging starts
+  long long update_after_step = 0;  // updates up to this one (and the next) copy the parameters
 };
 
 // diffusers' EMAModel (src/diffusers/training_utils.py, use_ema_warmup = False): update() counts
@@ -346,11 +331,11 @@ class Ema {
     const char* where = "Ema";
     detail::require_in_unit_interval(where, "max_decay", options.max_decay, true);
     if (!(options.min_decay >= 0.0 && options.min_decay <= options.max_decay))
-      throw std::invalid_argument(detail::concat(where, ": min_decay must be in [0, max_decay = ",
-                                                 options.max_decay, "], got ", options.min_decay));
+      throw std::invalid_argument(detail::concat(where, ": min_decay must be in [0, max_decay = ", options.max_decay,
+                                                 "], got ", options.min_decay));
     if (options.update_after_step < 0)
-      throw std::invalid_argument(detail::concat(where, ": update_after_step must be >= 0, got ",
-                                                 options.update_after_step));
+      throw std::invalid_argument(
+          detail::concat(where, ": update_after_step must be >= 0, got ", options.update_after_step));
   }
 
   // The decay the update numbered optimization_step (1-based) uses (diffusers get_decay).
@@ -391,8 +376,7 @@ class Ema {
   long long step() const { return step_; }
   // For restoring a checkpoint; the next update() uses decay_at(step + 1).
   void set_step(long long step) {
-    if (step < 0)
-      throw std::invalid_argument(detail::concat("Ema::set_step: step must be >= 0, got ", step));
+    if (step < 0) throw std::invalid_argument(detail::concat("Ema::set_step: step must be >= 0, got ", step));
     step_ = step;
     decay_ = step > 0 ? decay_at(step) : 0.0;
   }

@@ -13,7 +13,7 @@
 // call of a given batch size a call allocates nothing.
 #pragma once
 
-#include <ldm/denoiser.hpp>
+#include <ldm/nn/denoiser.hpp>
 
 #include <cmath>
 #include <stdexcept>
@@ -31,8 +31,9 @@ class GuidedDenoiser {
     constexpr const char* where = "GuidedDenoiser";
     const int classes = denoiser.num_classes();
     if (classes == 0)
-      throw std::invalid_argument(detail::concat(where, ": the denoiser is unconditional (num_classes = 0); "
-                                                        "guidance needs a model trained with labels"));
+      throw std::invalid_argument(detail::concat(where,
+                                                 ": the denoiser is unconditional (num_classes = 0); "
+                                                 "guidance needs a model trained with labels"));
     if (!std::isfinite(scale))
       throw std::invalid_argument(detail::concat(where, ": the guidance scale must be finite, got ", scale));
     for (Eigen::Index b = 0; b < labels_.size(); ++b)
@@ -48,8 +49,8 @@ class GuidedDenoiser {
   const Matrix<S>& operator()(const Matrix<S>& z_t, const Eigen::VectorXi& t) {
     const Eigen::Index n = z_t.rows();
     if (labels_.size() != n)
-      throw std::invalid_argument(detail::concat("GuidedDenoiser: it has ", labels_.size(),
-                                                 " labels but z_t has ", n, " rows"));
+      throw std::invalid_argument(
+          detail::concat("GuidedDenoiser: it has ", labels_.size(), " labels but z_t has ", n, " rows"));
     if (scale_ == 0.0) {  // the unconditional model alone
       denoiser_.forward(z_t, t, ws_);
       return ws_.out;

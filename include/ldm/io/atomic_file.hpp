@@ -120,8 +120,7 @@ class AtomicFile {
 
   void require_open(const char* what) const {
     if (fd_ < 0)
-      throw std::logic_error("AtomicFile::" + std::string(what) + ": " + path_ +
-                             " is already committed or failed");
+      throw std::logic_error("AtomicFile::" + std::string(what) + ": " + path_ + " is already committed or failed");
   }
 
   [[noreturn]] void fail(const std::string& what) {

@@ -2,8 +2,8 @@
 // reparameterisation trick (Kingma & Welling 2014, "Auto-Encoding Variational Bayes").
 #pragma once
 
-#include <ldm/random.hpp>
-#include <ldm/tensor.hpp>
+#include <ldm/core/checks.hpp>
+#include <ldm/core/random.hpp>
 
 namespace ldm {
 
@@ -19,8 +19,8 @@ S kl_divergence(const Matrix<S>& mu, const Matrix<S>& log_var) {
 
 // Adds scale * dKL/dmu = scale mu / B and scale * dKL/dlog_var = scale (exp(log_var) - 1) / (2B).
 template <class S>
-void kl_divergence_backward(const Matrix<S>& mu, const Matrix<S>& log_var, S scale,
-                            Matrix<S>& d_mu, Matrix<S>& d_log_var) {
+void kl_divergence_backward(const Matrix<S>& mu, const Matrix<S>& log_var, S scale, Matrix<S>& d_mu,
+                            Matrix<S>& d_log_var) {
   detail::require_same_shape("kl_divergence_backward", "mu", mu, "log_var", log_var);
   detail::require_same_shape("kl_divergence_backward", "d_mu", d_mu, "mu", mu);
   detail::require_same_shape("kl_divergence_backward", "d_log_var", d_log_var, "log_var", log_var);
@@ -32,8 +32,7 @@ void kl_divergence_backward(const Matrix<S>& mu, const Matrix<S>& log_var, S sca
 // z = mu + exp(log_var / 2) * eps with eps ~ N(0, I) drawn from key; writes eps (needed by
 // the backward pass) and z into the caller's buffers, returns the next key.
 template <class S>
-Key reparameterize_into(const Matrix<S>& mu, const Matrix<S>& log_var, Key key, Matrix<S>& eps,
-                        Matrix<S>& z) {
+Key reparameterize_into(const Matrix<S>& mu, const Matrix<S>& log_var, Key key, Matrix<S>& eps, Matrix<S>& z) {
   detail::require_same_shape("reparameterize", "mu", mu, "log_var", log_var);
   eps.resize(mu.rows(), mu.cols());
   const Key next = fill_normal(key, eps);
@@ -51,8 +50,8 @@ Draw<S> reparameterize(const Matrix<S>& mu, const Matrix<S>& log_var, Key key) {
 
 // Backward of z = mu + exp(log_var / 2) eps: d_mu += dz, d_log_var += dz eps exp(log_var / 2) / 2.
 template <class S>
-void reparameterize_backward(const Matrix<S>& log_var, const Matrix<S>& eps, const Matrix<S>& dz,
-                             Matrix<S>& d_mu, Matrix<S>& d_log_var) {
+void reparameterize_backward(const Matrix<S>& log_var, const Matrix<S>& eps, const Matrix<S>& dz, Matrix<S>& d_mu,
+                             Matrix<S>& d_log_var) {
   detail::require_same_shape("reparameterize_backward", "dz", dz, "log_var", log_var);
   detail::require_same_shape("reparameterize_backward", "eps", eps, "log_var", log_var);
   detail::require_same_shape("reparameterize_backward", "d_mu", d_mu, "log_var", log_var);

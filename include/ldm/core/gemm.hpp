@@ -18,7 +18,7 @@
 // between thread counts (never between runs with the same count).
 #pragma once
 
-#include <ldm/tensor.hpp>
+#include <ldm/core/checks.hpp>
 
 #include <Eigen/Core>
 
@@ -74,17 +74,17 @@ struct PackingBuffers {
 // R (rows x cols, column-major, leading dimension ldr) += L (rows x depth) * Rt (depth x cols),
 // single-threaded, with the storage orders of L and Rt given at compile time.
 template <class S, int LhsOrder, int RhsOrder>
-void gemm_serial(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth, const S* lhs, Eigen::Index ldl,
-                 const S* rhs, Eigen::Index ldr, S* res, Eigen::Index ldres) {
+void gemm_serial(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth, const S* lhs, Eigen::Index ldl, const S* rhs,
+                 Eigen::Index ldr, S* res, Eigen::Index ldres) {
   Eigen::Index kc = depth, mc = rows, nc = cols;
   Eigen::internal::computeProductBlockingSizes<S, S, 1, Eigen::Index>(kc, mc, nc, Eigen::Index{1});
   thread_local PackingBuffers<S> buffers;
   if (buffers.a.size() < kc * mc) buffers.a.resize(kc * mc);
   if (buffers.b.size() < kc * nc) buffers.b.resize(kc * nc);
   OwnedBlocking<S> blocking(kc, mc, nc, buffers.a.data(), buffers.b.data());
-  Eigen::internal::general_matrix_matrix_product<Eigen::Index, S, LhsOrder, false, S, RhsOrder, false,
-                                                 Eigen::ColMajor, 1>::run(rows, cols, depth, lhs, ldl, rhs, ldr,
-                                                                          res, 1, ldres, S(1), blocking);
+  Eigen::internal::general_matrix_matrix_product<Eigen::Index, S, LhsOrder, false, S, RhsOrder, false, Eigen::ColMajor,
+                                                 1>::run(rows, cols, depth, lhs, ldl, rhs, ldr, res, 1, ldres, S(1),
+                                                         blocking);
 }
 
 // C (m x n, row-major) += op(A) (m x k) op(B) (k x n), with before / after run by each thread on
@@ -92,8 +92,7 @@ void gemm_serial(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth, const
 // transpose of a row-major matrix is the same memory read column-major, so every operand keeps
 // its own leading dimension (its column count).
 template <class S, bool TransA, bool TransB, class Before, class After>
-void gemm_accumulate(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, int threads, Before& before,
-                     After& after) {
+void gemm_accumulate(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, int threads, Before& before, After& after) {
   const Eigen::Index m = c.rows(), n = c.cols(), k = TransA ? a.rows() : a.cols();
   if (m == 0 || n == 0) return;
   constexpr int LhsOrder = TransB ? Eigen::RowMajor : Eigen::ColMajor;  // op(B)^T, n x k
@@ -168,8 +167,7 @@ void gemm_blocks(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, Before&& 
 // gemm_blocks on the rows of c that `rows` names, from the same rows of a, on the calling thread
 // alone (one block: those rows, every column); every row, threaded, when rows.all().
 template <bool TransA, bool TransB, class S, class Before, class After>
-void gemm_blocks(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, RowSlice rows, Before&& before,
-                 After&& after) {
+void gemm_blocks(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, RowSlice rows, Before&& before, After&& after) {
   static_assert(!TransA, "a row slice of op(a) op(b) needs the same rows of a, so a must not be transposed");
   if (rows.all()) {
     gemm_blocks<TransA, TransB>(a, b, c, before, after);
@@ -205,8 +203,7 @@ inline constexpr Eigen::Index row_slice_min_rows = 128;
 template <class F>
 bool for_row_slices(Eigen::Index n, F&& f) {
 #ifdef _OPENMP
-  const auto threads = static_cast<int>(
-      std::min<Eigen::Index>(Eigen::nbThreads(), n / row_slice_min_rows));
+  const auto threads = static_cast<int>(std::min<Eigen::Index>(Eigen::nbThreads(), n / row_slice_min_rows));
   if (threads < 2 || omp_in_parallel()) return false;
 #pragma omp parallel num_threads(threads)
   {

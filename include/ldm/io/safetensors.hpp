@@ -24,8 +24,8 @@
 // never allocates much more than the file's size, and SafetensorsLimits bounds that size.
 #pragma once
 
-#include <ldm/atomic_file.hpp>
-#include <ldm/tensor.hpp>
+#include <ldm/core/checks.hpp>
+#include <ldm/io/atomic_file.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -52,23 +52,6 @@
 
 namespace ldm {
 
-// A malformed file or checkpoint. The message reads "<where>: <file>: tensor '<name>': <what>"
-// (without the tensor part when the error is about the file as a whole).
-class FormatError : public std::runtime_error {
- public:
-  FormatError(const std::string& where, const std::string& file, const std::string& tensor,
-              const std::string& what)
-      : std::runtime_error(where + ": " + file + ": " + (tensor.empty() ? "" : "tensor '" + tensor + "': ") +
-                           what),
-        file_(file),
-        tensor_(tensor) {}
-  const std::string& file() const { return file_; }
-  const std::string& tensor() const { return tensor_; }
-
- private:
-  std::string file_, tensor_;
-};
-
 // One tensor as stored: dtype name ("F32", "F64", "F16", "BF16", "I64", ...), shape, and the
 // raw row-major little-endian bytes.
 struct Tensor {
@@ -94,9 +77,9 @@ struct DtypeInfo {
 };
 
 // The dtypes of the reference (safetensors Dtype) that take whole bytes.
-inline constexpr DtypeInfo safetensors_dtypes[] = {
-    {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
-    {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"F64", 8},     {"I64", 8}, {"U64", 8}};
+inline constexpr DtypeInfo safetensors_dtypes[] = {{"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1},
+                                                   {"I16", 2},  {"U16", 2}, {"F16", 2}, {"BF16", 2},    {"I32", 4},
+                                                   {"U32", 4},  {"F32", 4}, {"F64", 8}, {"I64", 8},     {"U64", 8}};
 
 inline constexpr std::size_t max_rank = 64;
 
@@ -117,8 +100,7 @@ inline void store_le(unsigned char* p, std::uint64_t v, std::size_t n) {
 }
 
 // Product of the dimensions, or false on overflow of n * element_size.
-inline bool checked_byte_size(const std::vector<std::int64_t>& shape, std::size_t element_size,
-                              std::uint64_t& bytes) {
+inline bool checked_byte_size(const std::vector<std::int64_t>& shape, std::size_t element_size, std::uint64_t& bytes) {
   std::uint64_t n = element_size;
   for (const std::int64_t d : shape) {
     if (d < 0) return false;
@@ -139,11 +121,10 @@ inline void check_tensor(const Tensor& t) {
   }();
   std::uint64_t bytes = 0;
   if (!checked_byte_size(t.shape, size, bytes))
-    throw std::invalid_argument("shape " + shape_string(t.shape) +
-                                " has a negative dimension or its size overflows");
+    throw std::invalid_argument("shape " + shape_string(t.shape) + " has a negative dimension or its size overflows");
   if (bytes != t.bytes.size())
-    throw std::invalid_argument(concat("shape ", shape_string(t.shape), " and dtype ", t.dtype, " need ",
-                                       bytes, " bytes, but it holds ", t.bytes.size()));
+    throw std::invalid_argument(concat("shape ", shape_string(t.shape), " and dtype ", t.dtype, " need ", bytes,
+                                       " bytes, but it holds ", t.bytes.size()));
 }
 
 }  // namespace detail
@@ -179,17 +160,14 @@ inline float half_to_float(std::uint16_t h) {
   if (exponent == 0)
     magnitude = std::ldexp(static_cast<float>(mantissa), -24);
   else if (exponent == 31)
-    magnitude =
-        mantissa == 0 ? std::numeric_limits<float>::infinity() : std::numeric_limits<float>::quiet_NaN();
+    magnitude = mantissa == 0 ? std::numeric_limits<float>::infinity() : std::numeric_limits<float>::quiet_NaN();
   else
     magnitude = std::ldexp(static_cast<float>(mantissa + 1024), exponent - 25);
   return (h & 0x8000) ? -magnitude : magnitude;
 }
 
 // bfloat16 bits -> float, exact: bfloat16 is the upper half of a float32.
-inline float bfloat16_to_float(std::uint16_t b) {
-  return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16);
-}
+inline float bfloat16_to_float(std::uint16_t b) { return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16); }
 
 // A matrix (rank 2, [rows, cols]) or a column vector (rank 1, [n]) as an F32/F64 tensor.
 template <class Derived>
@@ -319,8 +297,7 @@ struct SafetensorsData {
   // Throws FormatError naming the file and the tensor when there is no such tensor.
   const Tensor& at(const std::string& name) const {
     const auto it = tensors.find(name);
-    if (it == tensors.end())
-      throw FormatError("SafetensorsData::at", path, name, "no such tensor in the file");
+    if (it == tensors.end()) throw FormatError("SafetensorsData::at", path, name, "no such tensor in the file");
     return it->second;
   }
 
@@ -378,8 +355,7 @@ class HeaderParser {
 
   bool number_unsigned(json::number_unsigned_t value) {
     if (state_ == State::shape_element) {
-      if (entry_.shape.size() == max_rank)
-        fail(detail::concat("shape has more than ", max_rank, " dimensions"));
+      if (entry_.shape.size() == max_rank) fail(detail::concat("shape has more than ", max_rank, " dimensions"));
       if (value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
         fail(detail::concat("shape dimension ", value, " is too large (at most 2^63 - 1)"));
       entry_.shape.push_back(static_cast<std::int64_t>(value));
@@ -430,13 +406,16 @@ class HeaderParser {
                                          : State::skip;  // unknown fields are ignored
         skip_depth_ = 0;
         return true;
-      default: return true;  // keys inside a skipped value
+      default:
+        return true;  // keys inside a skipped value
     }
   }
 
   bool start_object(std::size_t) {
     switch (state_) {
-      case State::start: state_ = State::top_key; return true;
+      case State::start:
+        state_ = State::top_key;
+        return true;
       case State::top_value:
         if (entry_.name == "__metadata__") {
           state_ = State::metadata_key;
@@ -445,34 +424,47 @@ class HeaderParser {
           state_ = State::info_key;
         }
         return true;
-      case State::skip: ++skip_depth_; return true;
-      default: return unexpected("an object");
+      case State::skip:
+        ++skip_depth_;
+        return true;
+      default:
+        return unexpected("an object");
     }
   }
 
   bool end_object() {
     switch (state_) {
-      case State::top_key: state_ = State::done; return true;
-      case State::metadata_key: state_ = State::top_key; return true;
+      case State::top_key:
+        state_ = State::done;
+        return true;
+      case State::metadata_key:
+        state_ = State::top_key;
+        return true;
       case State::info_key:
         for (const char* field : {"dtype", "shape", "data_offsets"})
           if (!fields_.count(field)) fail(std::string("missing field '") + field + "'");
         entries.push_back(std::move(entry_));
         state_ = State::top_key;
         return true;
-      default: return end_skipped();
+      default:
+        return end_skipped();
     }
   }
 
   bool start_array(std::size_t) {
     switch (state_) {
-      case State::shape_value: state_ = State::shape_element; return true;
+      case State::shape_value:
+        state_ = State::shape_element;
+        return true;
       case State::offsets_value:
         offsets_seen_ = 0;
         state_ = State::offsets_element;
         return true;
-      case State::skip: ++skip_depth_; return true;
-      default: return unexpected("an array");
+      case State::skip:
+        ++skip_depth_;
+        return true;
+      default:
+        return unexpected("an array");
     }
   }
 
@@ -482,8 +474,7 @@ class HeaderParser {
       return true;
     }
     if (state_ == State::offsets_element) {
-      if (offsets_seen_ != 2)
-        fail(detail::concat("data_offsets must hold exactly 2 integers, got ", offsets_seen_));
+      if (offsets_seen_ != 2) fail(detail::concat("data_offsets must hold exactly 2 integers, got ", offsets_seen_));
       state_ = State::info_key;
       return true;
     }
@@ -544,20 +535,23 @@ class HeaderParser {
 
   bool unexpected(const std::string& got) {
     switch (state_) {
-      case State::start: fail_at("", "the header is not a JSON object");
+      case State::start:
+        fail_at("", "the header is not a JSON object");
       case State::top_value:
-        if (entry_.name == "__metadata__")
-          fail_at("__metadata__", "expected an object of strings, got " + got);
+        if (entry_.name == "__metadata__") fail_at("__metadata__", "expected an object of strings, got " + got);
         fail("expected an object with dtype, shape and data_offsets, got " + got);
       case State::metadata_value:
         fail_at("__metadata__", "the value of '" + key_ + "' must be a string, got " + got);
-      case State::dtype_value: fail("dtype must be a string, got " + got);
+      case State::dtype_value:
+        fail("dtype must be a string, got " + got);
       case State::shape_value:
-      case State::shape_element: fail("shape must be an array of non-negative integers, got " + got);
+      case State::shape_element:
+        fail("shape must be an array of non-negative integers, got " + got);
       case State::offsets_value:
       case State::offsets_element:
         fail("data_offsets must be an array of 2 non-negative integers, got " + got);
-      default: fail_at(entry_.name, "unexpected " + got + " in the header");
+      default:
+        fail_at(entry_.name, "unexpected " + got + " in the header");
     }
   }
 };
@@ -575,8 +569,7 @@ inline std::uint64_t validate_entries(std::vector<HeaderEntry>& entries, const s
     const std::string offsets = detail::concat("data_offsets [", e.begin, ", ", e.end, "]");
     if (e.end < e.begin) throw FormatError(where, file, e.name, offsets + " end before they begin");
     if (e.begin != position) {
-      if (position == 0)
-        throw FormatError(where, file, e.name, offsets + ": the data must start at offset 0");
+      if (position == 0) throw FormatError(where, file, e.name, offsets + ": the data must start at offset 0");
       throw FormatError(where, file, e.name,
                         detail::concat(offsets, ": the previous tensor ends at ", position,
                                        e.begin > position ? ", leaving a gap" : ", so they overlap"));
@@ -586,8 +579,8 @@ inline std::uint64_t validate_entries(std::vector<HeaderEntry>& entries, const s
                         "shape " + shape_string(e.shape) + " overflows: its byte size exceeds 2^64");
     if (e.end - e.begin != e.bytes)
       throw FormatError(where, file, e.name,
-                        detail::concat("shape ", shape_string(e.shape), " and dtype ", e.dtype, " need ",
-                                       e.bytes, " bytes, but ", offsets, " span ", e.end - e.begin));
+                        detail::concat("shape ", shape_string(e.shape), " and dtype ", e.dtype, " need ", e.bytes,
+                                       " bytes, but ", offsets, " span ", e.end - e.begin));
     position = e.end;
   }
   return position;
@@ -598,11 +591,10 @@ struct FileCloser {
 };
 using UniqueFile = std::unique_ptr<std::FILE, FileCloser>;
 
-inline void read_exactly(std::FILE* f, void* out, std::size_t n, const std::string& where,
-                         const std::string& file) {
+inline void read_exactly(std::FILE* f, void* out, std::size_t n, const std::string& where, const std::string& file) {
   if (n > 0 && std::fread(out, 1, n, f) != n)
-    throw std::runtime_error(where + ": " + file + ": read error: " +
-                             (std::ferror(f) ? std::strerror(errno) : "unexpected end of file"));
+    throw std::runtime_error(where + ": " + file +
+                             ": read error: " + (std::ferror(f) ? std::strerror(errno) : "unexpected end of file"));
 }
 
 // Parses a safetensors file of file_size bytes that read(out, n) delivers in order. Every size
@@ -703,18 +695,15 @@ inline SafetensorsData read_safetensors_from_memory(std::string_view bytes, cons
 // the header is padded with spaces to a multiple of 8 bytes. Throws std::invalid_argument for a
 // tensor whose dtype is unknown or whose bytes do not match its shape, std::runtime_error
 // naming the path and the system's reason when the file cannot be written.
-inline void write_safetensors(const std::string& path, const TensorMap& tensors,
-                              const MetadataMap& metadata = {}) {
+inline void write_safetensors(const std::string& path, const TensorMap& tensors, const MetadataMap& metadata = {}) {
   std::vector<const TensorMap::value_type*> order;
   for (const auto& item : tensors) {
     if (item.first == "__metadata__")
-      throw std::invalid_argument("write_safetensors: " + path +
-                                  ": '__metadata__' is reserved, not a tensor name");
+      throw std::invalid_argument("write_safetensors: " + path + ": '__metadata__' is reserved, not a tensor name");
     try {
       detail::check_tensor(item.second);
     } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument("write_safetensors: " + path + ": tensor '" + item.first +
-                                  "': " + e.what());
+      throw std::invalid_argument("write_safetensors: " + path + ": tensor '" + item.first + "': " + e.what());
     }
     order.push_back(&item);
   }

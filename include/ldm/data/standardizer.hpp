@@ -7,7 +7,7 @@
 // assign_tensors(data, "standardizer.", s, ShapePolicy::from_file) (io.hpp).
 #pragma once
 
-#include <ldm/tensor.hpp>
+#include <ldm/core/checks.hpp>
 
 #include <cmath>
 #include <stdexcept>

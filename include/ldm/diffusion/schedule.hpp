@@ -2,7 +2,7 @@
 // z_t = sqrt(abar_t) z_0 + sqrt(1 - abar_t) eps that training and the samplers share.
 #pragma once
 
-#include <ldm/tensor.hpp>
+#include <ldm/core/checks.hpp>
 
 #include <Eigen/Core>
 
@@ -42,9 +42,12 @@ namespace detail {
 
 inline const char* beta_schedule_name(BetaSchedule kind) {
   switch (kind) {
-    case BetaSchedule::linear: return "linear";
-    case BetaSchedule::scaled_linear: return "scaled_linear";
-    case BetaSchedule::cosine: return "cosine";
+    case BetaSchedule::linear:
+      return "linear";
+    case BetaSchedule::scaled_linear:
+      return "scaled_linear";
+    case BetaSchedule::cosine:
+      return "cosine";
   }
   return "unknown";
 }
@@ -75,15 +78,16 @@ inline Vector<double> make_betas(const ScheduleOptions& o) {
   };
   for (int i = 0; i < T; ++i) {
     switch (o.kind) {
-      case BetaSchedule::linear: betas(i) = linspace(o.beta_start, o.beta_end, i); break;
+      case BetaSchedule::linear:
+        betas(i) = linspace(o.beta_start, o.beta_end, i);
+        break;
       case BetaSchedule::scaled_linear: {
         const double r = linspace(std::sqrt(o.beta_start), std::sqrt(o.beta_end), i);
         betas(i) = r * r;
         break;
       }
       case BetaSchedule::cosine:
-        betas(i) = std::min(cosine_beta(static_cast<double>(i) / T, static_cast<double>(i + 1) / T),
-                            0.999);
+        betas(i) = std::min(cosine_beta(static_cast<double>(i) / T, static_cast<double>(i + 1) / T), 0.999);
         break;
     }
   }
@@ -92,25 +96,23 @@ inline Vector<double> make_betas(const ScheduleOptions& o) {
 
 // Rows of z0 and eps, one timestep per row, each in [0, num_steps).
 template <class S>
-void require_noise_inputs(const char* where, const Schedule<S>& schedule, const Matrix<S>& z0,
-                          const Eigen::VectorXi& t, const Matrix<S>& eps) {
+void require_noise_inputs(const char* where, const Schedule<S>& schedule, const Matrix<S>& z0, const Eigen::VectorXi& t,
+                          const Matrix<S>& eps) {
   require_same_shape(where, "z0", z0, "eps", eps);
   if (t.size() != z0.rows())
-    throw std::invalid_argument(concat(where, ": t must have one timestep per row of z0 (",
-                                       z0.rows(), "), got ", t.size()));
+    throw std::invalid_argument(
+        concat(where, ": t must have one timestep per row of z0 (", z0.rows(), "), got ", t.size()));
   for (Eigen::Index b = 0; b < t.size(); ++b)
     if (t(b) < 0 || t(b) >= schedule.num_steps)
-      throw std::invalid_argument(
-          concat(where, ": t(", b, ") must be in [0, ", schedule.num_steps, "), got ", t(b)));
+      throw std::invalid_argument(concat(where, ": t(", b, ") must be in [0, ", schedule.num_steps, "), got ", t(b)));
 }
 
 // out.row(b) = ca(t_b) * x.row(b) + cb(t_b) * y.row(b); safe when out aliases x or y.
 template <class S, class CoefA, class CoefB>
-void combine_rows(const Matrix<S>& x, const Matrix<S>& y, const Eigen::VectorXi& t, CoefA ca,
-                  CoefB cb, Matrix<S>& out) {
+void combine_rows(const Matrix<S>& x, const Matrix<S>& y, const Eigen::VectorXi& t, CoefA ca, CoefB cb,
+                  Matrix<S>& out) {
   out.resize(x.rows(), x.cols());
-  for (Eigen::Index b = 0; b < x.rows(); ++b)
-    out.row(b) = ca(t(b)) * x.row(b) + cb(t(b)) * y.row(b);
+  for (Eigen::Index b = 0; b < x.rows(); ++b) out.row(b) = ca(t(b)) * x.row(b) + cb(t(b)) * y.row(b);
 }
 
 }  // namespace detail
@@ -124,23 +126,21 @@ using SameMatrix = std::type_identity_t<Matrix<S>>;
 template <class S = float>
 Schedule<S> make_schedule(const ScheduleOptions& options = {}) {
   if (options.num_steps < 1)
-    throw std::invalid_argument(
-        detail::concat("make_schedule: num_steps must be >= 1, got ", options.num_steps));
+    throw std::invalid_argument(detail::concat("make_schedule: num_steps must be >= 1, got ", options.num_steps));
   switch (options.kind) {
     case BetaSchedule::linear:
     case BetaSchedule::scaled_linear:
       detail::require_beta("beta_start", options.beta_start);
       detail::require_beta("beta_end", options.beta_end);
       if (options.beta_start > options.beta_end)
-        throw std::invalid_argument(detail::concat(
-            "make_schedule: beta_start must be <= beta_end, got beta_start = ", options.beta_start,
-            ", beta_end = ", options.beta_end));
+        throw std::invalid_argument(detail::concat("make_schedule: beta_start must be <= beta_end, got beta_start = ",
+                                                   options.beta_start, ", beta_end = ", options.beta_end));
       break;
-    case BetaSchedule::cosine: break;
+    case BetaSchedule::cosine:
+      break;
     default:
-      throw std::invalid_argument(
-          detail::concat("make_schedule: kind must be linear, scaled_linear or cosine, got ",
-                         static_cast<int>(options.kind)));
+      throw std::invalid_argument(detail::concat("make_schedule: kind must be linear, scaled_linear or cosine, got ",
+                                                 static_cast<int>(options.kind)));
   }
 
   const int T = options.num_steps;
@@ -169,8 +169,8 @@ Schedule<S> make_schedule(const ScheduleOptions& options = {}) {
 // Forward noising (Ho et al. 2020, eq. 4): z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps,
 // row b at timestep t(b). out may be z0 or eps itself.
 template <class S>
-void add_noise(const Schedule<S>& schedule, const SameMatrix<S>& z0, const Eigen::VectorXi& t,
-               const SameMatrix<S>& eps, SameMatrix<S>& out) {
+void add_noise(const Schedule<S>& schedule, const SameMatrix<S>& z0, const Eigen::VectorXi& t, const SameMatrix<S>& eps,
+               SameMatrix<S>& out) {
   detail::require_noise_inputs("add_noise", schedule, z0, t, eps);
   detail::combine_rows(
       z0, eps, t, [&](int tb) { return schedule.sqrt_alphas_cumprod(tb); },
@@ -187,8 +187,8 @@ Matrix<S> add_noise(const Schedule<S>& schedule, const SameMatrix<S>& z0, const 
 
 // The v-prediction target (Salimans & Ho 2022, sec. 4): v = sqrt(abar_t) eps - sqrt(1 - abar_t) z0.
 template <class S>
-void velocity(const Schedule<S>& schedule, const SameMatrix<S>& z0, const Eigen::VectorXi& t,
-              const SameMatrix<S>& eps, SameMatrix<S>& out) {
+void velocity(const Schedule<S>& schedule, const SameMatrix<S>& z0, const Eigen::VectorXi& t, const SameMatrix<S>& eps,
+              SameMatrix<S>& out) {
   detail::require_noise_inputs("velocity", schedule, z0, t, eps);
   detail::combine_rows(
       z0, eps, t, [&](int tb) { return S(-schedule.sqrt_one_minus_alphas_cumprod(tb)); },

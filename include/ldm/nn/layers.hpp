@@ -3,11 +3,11 @@
 // parameter gradients into a gradient layer of the same type).
 #pragma once
 
-#include <ldm/gemm.hpp>
-#include <ldm/params.hpp>
-#include <ldm/random.hpp>
-#include <ldm/tensor.hpp>
-#include <ldm/threads.hpp>
+#include <ldm/core/checks.hpp>
+#include <ldm/core/gemm.hpp>
+#include <ldm/core/random.hpp>
+#include <ldm/core/threads.hpp>
+#include <ldm/core/visit.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -34,8 +34,10 @@ struct Dense {
 
   // Zero parameters named "<name>.weight" and "<name>.bias".
   Dense(const std::string& name, Eigen::Index in, Eigen::Index out)
-      : weight_name(name + ".weight"), bias_name(name + ".bias"),
-        weight(Matrix<S>::Zero(out, in)), bias(Vector<S>::Zero(out)) {}
+      : weight_name(name + ".weight"),
+        bias_name(name + ".bias"),
+        weight(Matrix<S>::Zero(out, in)),
+        bias(Vector<S>::Zero(out)) {}
 
   // PyTorch's nn.Linear default initialisation: kaiming_uniform(a = sqrt 5) gives weights, and
   // the bias rule gives biases, both uniform in [-1/sqrt(in), 1/sqrt(in)). The weight draws
@@ -61,14 +63,16 @@ struct Dense {
   // part of the product onto it (PyTorch's addmm), so y is written once, while in that cache.
   void forward(const Matrix<S>& x, Matrix<S>& y, detail::RowSlice rows = {}) const {
     if (rows.all()) y.resize(x.rows(), out_features());
-    detail::gemm_blocks<false, true>(x, weight, y, rows, [&](const detail::GemmBlock& k) {
-      y.block(k.row, k.col, k.rows, k.cols).rowwise() = bias.segment(k.col, k.cols).transpose();
-    }, detail::NoBlockWork{});
+    detail::gemm_blocks<false, true>(
+        x, weight, y, rows,
+        [&](const detail::GemmBlock& k) {
+          y.block(k.row, k.col, k.rows, k.cols).rowwise() = bias.segment(k.col, k.cols).transpose();
+        },
+        detail::NoBlockWork{});
   }
 
   // y (B, out) = residual (B, out) + x W^T + b: a layer on a skip connection, in one pass.
-  void forward_residual(const Matrix<S>& x, const Matrix<S>& residual, Matrix<S>& y,
-                        detail::RowSlice rows = {}) const {
+  void forward_residual(const Matrix<S>& x, const Matrix<S>& residual, Matrix<S>& y, detail::RowSlice rows = {}) const {
     if (rows.all()) {
       if (residual.rows() != x.rows() || residual.cols() != out_features())
         throw std::invalid_argument(detail::concat("Dense::forward_residual: residual is ", residual.rows(), "x",
@@ -76,10 +80,13 @@ struct Dense {
                                                    out_features()));
       y.resize(residual.rows(), residual.cols());
     }
-    detail::gemm_blocks<false, true>(x, weight, y, rows, [&](const detail::GemmBlock& k) {
-      y.block(k.row, k.col, k.rows, k.cols) =
-          residual.block(k.row, k.col, k.rows, k.cols).rowwise() + bias.segment(k.col, k.cols).transpose();
-    }, detail::NoBlockWork{});
+    detail::gemm_blocks<false, true>(
+        x, weight, y, rows,
+        [&](const detail::GemmBlock& k) {
+          y.block(k.row, k.col, k.rows, k.cols) =
+              residual.block(k.row, k.col, k.rows, k.cols).rowwise() + bias.segment(k.col, k.cols).transpose();
+        },
+        detail::NoBlockWork{});
   }
 
   // y (B, out) = SiLU(a), a = x W^T + b, with sig (B, out) left holding sigmoid(a): all that
@@ -91,17 +98,20 @@ struct Dense {
       sig.resize(x.rows(), out_features());
       y.resize(x.rows(), out_features());
     }
-    detail::gemm_blocks<false, true>(x, weight, sig, rows, [&](const detail::GemmBlock& k) {
-      sig.block(k.row, k.col, k.rows, k.cols).rowwise() = bias.segment(k.col, k.cols).transpose();
-    }, [&](const detail::GemmBlock& k) {
-      for (Eigen::Index r = k.row; r < k.row + k.rows; ++r) {  // a row segment at a time, in L1
-        auto a = sig.row(r).segment(k.col, k.cols).array();
-        auto out = y.row(r).segment(k.col, k.cols).array();
-        out = a;
-        a = (S(1) + (-a).exp()).inverse();
-        out *= a;
-      }
-    });
+    detail::gemm_blocks<false, true>(
+        x, weight, sig, rows,
+        [&](const detail::GemmBlock& k) {
+          sig.block(k.row, k.col, k.rows, k.cols).rowwise() = bias.segment(k.col, k.cols).transpose();
+        },
+        [&](const detail::GemmBlock& k) {
+          for (Eigen::Index r = k.row; r < k.row + k.rows; ++r) {  // a row segment at a time, in L1
+            auto a = sig.row(r).segment(k.col, k.cols).array();
+            auto out = y.row(r).segment(k.col, k.cols).array();
+            out = a;
+            a = (S(1) + (-a).exp()).inverse();
+            out *= a;
+          }
+        });
   }
 
   // dW += dy^T x, db += column sums of dy.   x (B, in), dy (B, out)
@@ -121,9 +131,9 @@ struct Dense {
       detail::gemm<false, false>(dy, weight, dx, false);
       return;
     }
-    detail::gemm_blocks<false, false>(dy, weight, dx, rows, [&](const detail::GemmBlock& k) {
-      dx.block(k.row, k.col, k.rows, k.cols).setZero();
-    }, detail::NoBlockWork{});
+    detail::gemm_blocks<false, false>(
+        dy, weight, dx, rows, [&](const detail::GemmBlock& k) { dx.block(k.row, k.col, k.rows, k.cols).setZero(); },
+        detail::NoBlockWork{});
   }
   // dx (B, in) += dy W, for an input that feeds two layers
   void backward_input_add(const Matrix<S>& dy, Matrix<S>& dx, detail::RowSlice rows = {}) const {
@@ -139,14 +149,14 @@ struct Dense {
       da.resize(dy.rows(), in_features());
       detail::require_same_shape("Dense::backward_input_silu", "sig", sig, "the input gradient", da);
     }
-    detail::gemm_blocks<false, false>(dy, weight, da, rows, [&](const detail::GemmBlock& k) {
-      da.block(k.row, k.col, k.rows, k.cols).setZero();
-    }, [&](const detail::GemmBlock& k) {
-      for (Eigen::Index r = k.row; r < k.row + k.rows; ++r) {
-        const auto s = sig.row(r).segment(k.col, k.cols).array();
-        da.row(r).segment(k.col, k.cols).array() *= s + y.row(r).segment(k.col, k.cols).array() * (S(1) - s);
-      }
-    });
+    detail::gemm_blocks<false, false>(
+        dy, weight, da, rows, [&](const detail::GemmBlock& k) { da.block(k.row, k.col, k.rows, k.cols).setZero(); },
+        [&](const detail::GemmBlock& k) {
+          for (Eigen::Index r = k.row; r < k.row + k.rows; ++r) {
+            const auto s = sig.row(r).segment(k.col, k.cols).array();
+            da.row(r).segment(k.col, k.cols).array() *= s + y.row(r).segment(k.col, k.cols).array() * (S(1) - s);
+          }
+        });
   }
 
   template <class F, class... Layers>
@@ -218,13 +228,14 @@ struct LayerNorm {
 
   LayerNorm() = default;
   LayerNorm(const std::string& name, Eigen::Index dim)
-      : weight_name(name + ".weight"), bias_name(name + ".bias"),
-        weight(Vector<S>::Ones(dim)), bias(Vector<S>::Zero(dim)) {}
+      : weight_name(name + ".weight"),
+        bias_name(name + ".bias"),
+        weight(Vector<S>::Ones(dim)),
+        bias(Vector<S>::Zero(dim)) {}
 
   // y (B, D) = (x - mean) * rstd * w + b; saves mean (B) and rstd (B) for backward. With a
   // RowSlice, those rows only, on the calling thread, into y, mean and rstd sized by the caller.
-  void forward(const Matrix<S>& x, Matrix<S>& y, Vector<S>& mean, Vector<S>& rstd,
-               detail::RowSlice rows = {}) const {
+  void forward(const Matrix<S>& x, Matrix<S>& y, Vector<S>& mean, Vector<S>& rstd, detail::RowSlice rows = {}) const {
     if (!rows.all()) {
       forward_rows(x, y, mean, rstd, rows.first, rows.count);
       return;
@@ -233,24 +244,23 @@ struct LayerNorm {
     y.resize(n, x.cols());
     mean.resize(n);
     rstd.resize(n);
-    detail::parallel_for(n, detail::row_grain(x.cols()), [&](Eigen::Index first, Eigen::Index count) {
-      forward_rows(x, y, mean, rstd, first, count);
-    });
+    detail::parallel_for(n, detail::row_grain(x.cols()),
+                         [&](Eigen::Index first, Eigen::Index count) { forward_rows(x, y, mean, rstd, first, count); });
   }
 
   // dw += sum_rows dy * xhat, db += sum_rows dy,
   // dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = dy * w (the LayerNorm backward of
   // llm.c's layernorm_backward, derived from xhat = (x - mean) rstd).
-  void backward(const Matrix<S>& x, const Vector<S>& mean, const Vector<S>& rstd,
-                const Matrix<S>& dy, LayerNorm& grad, Matrix<S>& dx) const {
+  void backward(const Matrix<S>& x, const Vector<S>& mean, const Vector<S>& rstd, const Matrix<S>& dy, LayerNorm& grad,
+                Matrix<S>& dx) const {
     dx.resize(x.rows(), x.cols());
     backward_into<false>(x, mean, rstd, dy, grad, dx);
   }
 
   // The same with dx += instead of dx =: the norm on a residual branch, whose input gradient
   // adds onto the gradient the skip connection passes through (dx must be B x D already).
-  void backward_add(const Matrix<S>& x, const Vector<S>& mean, const Vector<S>& rstd,
-                    const Matrix<S>& dy, LayerNorm& grad, Matrix<S>& dx) const {
+  void backward_add(const Matrix<S>& x, const Vector<S>& mean, const Vector<S>& rstd, const Matrix<S>& dy,
+                    LayerNorm& grad, Matrix<S>& dx) const {
     detail::require_same_shape("LayerNorm::backward_add", "dx", dx, "x", x);
     backward_into<true>(x, mean, rstd, dy, grad, dx);
   }
@@ -274,8 +284,8 @@ struct LayerNorm {
   // share of the columns of dw and db, summed over the rows one after another in a fixed order,
   // so every value is the same for any thread count.
   template <bool Add>
-  void backward_into(const Matrix<S>& x, const Vector<S>& mean, const Vector<S>& rstd,
-                     const Matrix<S>& dy, LayerNorm& grad, Matrix<S>& dx) const {
+  void backward_into(const Matrix<S>& x, const Vector<S>& mean, const Vector<S>& rstd, const Matrix<S>& dy,
+                     LayerNorm& grad, Matrix<S>& dx) const {
     const Eigen::Index n = x.rows(), dim = x.cols();
     const S inv_dim = S(1) / static_cast<S>(dim);
     detail::parallel_parts(n, detail::row_grain(dim), [&](Eigen::Index part, Eigen::Index parts) {
@@ -320,20 +330,17 @@ enum class TimeEmbedding {
 // f_i = exp(-ln(10000) i / max(h - 1, 1)) (Vaswani et al. 2017, sec. 3.5; the seed's layout),
 // tau = t / num_steps or t. Computed in double, then rounded to S.
 template <class S>
-void time_embedding(const Eigen::VectorXi& t, int num_steps, Eigen::Index dim, TimeEmbedding kind,
-                    Matrix<S>& out) {
+void time_embedding(const Eigen::VectorXi& t, int num_steps, Eigen::Index dim, TimeEmbedding kind, Matrix<S>& out) {
   if (dim <= 0 || dim % 2 != 0)
-    throw std::invalid_argument(
-        detail::concat("time_embedding: dim must be even and positive, got ", dim));
+    throw std::invalid_argument(detail::concat("time_embedding: dim must be even and positive, got ", dim));
   const Eigen::Index half = dim / 2;
   const double denom = static_cast<double>(std::max<Eigen::Index>(half - 1, 1));
   out.resize(t.size(), dim);
   for (Eigen::Index i = 0; i < half; ++i) {
     const double freq = std::exp(-std::log(10000.0) * static_cast<double>(i) / denom);
     for (Eigen::Index b = 0; b < t.size(); ++b) {
-      const double tau = kind == TimeEmbedding::normalized
-                             ? static_cast<double>(t(b)) / static_cast<double>(num_steps)
-                             : static_cast<double>(t(b));
+      const double tau = kind == TimeEmbedding::normalized ? static_cast<double>(t(b)) / static_cast<double>(num_steps)
+                                                           : static_cast<double>(t(b));
       const double angle = tau * freq;
       out(b, i) = static_cast<S>(std::sin(angle));
       out(b, half + i) = static_cast<S>(std::cos(angle));

@@ -13,7 +13,7 @@
 //   gives the same bits on every run.
 #pragma once
 
-#include <ldm/tensor.hpp>
+#include <ldm/core/checks.hpp>
 
 #include <Eigen/Core>
 
@@ -58,7 +58,7 @@ void parallel_parts(Eigen::Index work, Eigen::Index grain, F&& f) {
 #ifdef _OPENMP
   const Eigen::Index threads = std::min<Eigen::Index>(Eigen::nbThreads(), work / std::max<Eigen::Index>(grain, 1));
   if (threads > 1 && !omp_in_parallel()) {
-#pragma omp parallel num_threads(static_cast<int>(threads))
+#pragma omp parallel num_threads(static_cast <int>(threads))
     f(static_cast<Eigen::Index>(omp_get_thread_num()), static_cast<Eigen::Index>(omp_get_num_threads()));
     return;
   }

@@ -7,11 +7,11 @@
 // evaluate() runs the whole set on data standardised with the reference (training) statistics.
 #pragma once
 
-#include <ldm/layers.hpp>
-#include <ldm/optim.hpp>
-#include <ldm/params.hpp>
-#include <ldm/random.hpp>
-#include <ldm/tensor.hpp>
+#include <ldm/core/checks.hpp>
+#include <ldm/core/random.hpp>
+#include <ldm/core/visit.hpp>
+#include <ldm/nn/layers.hpp>
+#include <ldm/train/optim.hpp>
 
 #include <Eigen/Core>
 #include <Eigen/Eigenvalues>
@@ -32,28 +32,25 @@ namespace ldm {
 namespace detail {
 
 // A sample: at least one column, at least min_rows rows, every value finite.
-inline void require_sample(const char* where, const char* what, const Matrix<double>& m,
-                           Eigen::Index min_rows) {
+inline void require_sample(const char* where, const char* what, const Matrix<double>& m, Eigen::Index min_rows) {
   if (m.cols() < 1)
-    throw std::invalid_argument(concat(where, ": ", what, " must have at least 1 column, got ",
-                                       m.rows(), "x", m.cols()));
+    throw std::invalid_argument(
+        concat(where, ": ", what, " must have at least 1 column, got ", m.rows(), "x", m.cols()));
   if (m.rows() < min_rows)
-    throw std::invalid_argument(concat(where, ": ", what, " must have at least ", min_rows,
-                                       " rows, got ", m.rows(), "x", m.cols()));
+    throw std::invalid_argument(
+        concat(where, ": ", what, " must have at least ", min_rows, " rows, got ", m.rows(), "x", m.cols()));
   require_finite(where, what, m);
 }
 
 // b must be as wide as a.
-inline void require_same_cols(const char* where, const char* a_name, const Matrix<double>& a,
-                              const char* b_name, const Matrix<double>& b) {
+inline void require_same_cols(const char* where, const char* a_name, const Matrix<double>& a, const char* b_name,
+                              const Matrix<double>& b) {
   if (a.cols() != b.cols())
-    throw std::invalid_argument(concat(where, ": ", b_name, " must have ", a.cols(),
-                                       " columns (as ", a_name, "), got ", b.rows(), "x", b.cols()));
+    throw std::invalid_argument(concat(where, ": ", b_name, " must have ", a.cols(), " columns (as ", a_name, "), got ",
+                                       b.rows(), "x", b.cols()));
 }
 
-inline bool is_constant_column(const Matrix<double>& m, Eigen::Index c) {
-  return (m.col(c).array() == m(0, c)).all();
-}
+inline bool is_constant_column(const Matrix<double>& m, Eigen::Index c) { return (m.col(c).array() == m(0, c)).all(); }
 
 // Column means and population standard deviations (divide by n, as scikit-learn's
 // StandardScaler); a constant column gets scale 1, so it maps to 0 instead of dividing by 0.
@@ -73,8 +70,7 @@ inline ColumnScaling column_scaling(const Matrix<double>& m) {
 }
 
 inline Matrix<double> apply_scaling(const ColumnScaling& s, const Matrix<double>& x) {
-  return ((x.rowwise() - s.mean.transpose()).array().rowwise() / s.scale.transpose().array())
-      .matrix();
+  return ((x.rowwise() - s.mean.transpose()).array().rowwise() / s.scale.transpose().array()).matrix();
 }
 
 // Sample covariance, dividing by n - 1 (as numpy.cov and the FID reference code).  (d, d)
@@ -86,8 +82,8 @@ inline Eigen::MatrixXd sample_covariance(const Matrix<double>& m, const Vector<d
 // Eigenvalues of a symmetric matrix (symmetrised first against rounding), negatives clamped to 0.
 inline Eigen::VectorXd psd_eigenvalues(const Eigen::MatrixXd& m, Eigen::MatrixXd* vectors) {
   const Eigen::MatrixXd sym = 0.5 * (m + m.transpose());
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(
-      sym, vectors ? Eigen::ComputeEigenvectors : Eigen::EigenvaluesOnly);
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(sym,
+                                                        vectors ? Eigen::ComputeEigenvectors : Eigen::EigenvaluesOnly);
   if (solver.info() != Eigen::Success)
     throw std::runtime_error("ldm::frechet_distance: the symmetric eigendecomposition failed");
   if (vectors) *vectors = solver.eigenvectors();
@@ -96,13 +92,11 @@ inline Eigen::VectorXd psd_eigenvalues(const Eigen::MatrixXd& m, Eigen::MatrixXd
 
 // Squared Euclidean distance of two rows, summed term by term: exact for small integers, and
 // exactly 0 for equal rows (the |a|^2 + |b|^2 - 2ab expansion is neither).
-inline double squared_distance(const Matrix<double>& a, Eigen::Index i, const Matrix<double>& b,
-                               Eigen::Index j) {
+inline double squared_distance(const Matrix<double>& a, Eigen::Index i, const Matrix<double>& b, Eigen::Index j) {
   return (a.row(i) - b.row(j)).squaredNorm();
 }
 
-inline double nearest_squared_distance(const Matrix<double>& a, Eigen::Index i,
-                                       const Matrix<double>& b) {
+inline double nearest_squared_distance(const Matrix<double>& a, Eigen::Index i, const Matrix<double>& b) {
   double best = squared_distance(a, i, b, 0);
   for (Eigen::Index j = 1; j < b.rows(); ++j) best = std::min(best, squared_distance(a, i, b, j));
   return best;
@@ -110,8 +104,7 @@ inline double nearest_squared_distance(const Matrix<double>& a, Eigen::Index i,
 
 // sum over pairs (i, j) of exp(-gamma ||a_i - b_j||^2), skipping i == j when `same` (a is b).
 // Distances by the GEMM expansion in blocks of 256 rows, so memory stays at 256 x b.rows().
-inline double rbf_kernel_sum(const Matrix<double>& a, const Matrix<double>& b, double gamma,
-                             bool same) {
+inline double rbf_kernel_sum(const Matrix<double>& a, const Matrix<double>& b, double gamma, bool same) {
   const Eigen::VectorXd a_sq = a.rowwise().squaredNorm();
   const Eigen::VectorXd b_sq = b.rowwise().squaredNorm();
   constexpr Eigen::Index block = 256;
@@ -206,8 +199,7 @@ inline double median_heuristic_bandwidth(const Matrix<double>& x, const Matrix<d
   detail::require_sample(where, "y", y, 1);
   detail::require_same_cols(where, "x", x, "y", y);
   if (max_points < 2)
-    throw std::invalid_argument(
-        detail::concat(where, ": max_points must be at least 2, got ", max_points));
+    throw std::invalid_argument(detail::concat(where, ": max_points must be at least 2, got ", max_points));
   const Eigen::Index total = x.rows() + y.rows();
   const Eigen::Index n = std::min(total, max_points);
   Matrix<double> pool(n, x.cols());
@@ -218,8 +210,7 @@ inline double median_heuristic_bandwidth(const Matrix<double>& x, const Matrix<d
   std::vector<double> distances;
   distances.reserve(static_cast<std::size_t>(n * (n - 1) / 2));
   for (Eigen::Index i = 0; i < n; ++i)
-    for (Eigen::Index j = i + 1; j < n; ++j)
-      distances.push_back(std::sqrt(detail::squared_distance(pool, i, pool, j)));
+    for (Eigen::Index j = i + 1; j < n; ++j) distances.push_back(std::sqrt(detail::squared_distance(pool, i, pool, j)));
 
   const auto median_of = [](std::vector<double>& v) {
     const std::size_t mid = v.size() / 2;
@@ -247,8 +238,8 @@ inline double mmd2_rbf(const Matrix<double>& x, const Matrix<double>& y, double 
   detail::require_sample(where, "y", y, 2);
   detail::require_same_cols(where, "x", x, "y", y);
   if (!(bandwidth >= 0.0 && std::isfinite(bandwidth)))
-    throw std::invalid_argument(detail::concat(
-        where, ": bandwidth must be finite and >= 0 (0 = median heuristic), got ", bandwidth));
+    throw std::invalid_argument(
+        detail::concat(where, ": bandwidth must be finite and >= 0 (0 = median heuristic), got ", bandwidth));
   const double sigma = bandwidth > 0.0 ? bandwidth : median_heuristic_bandwidth(x, y);
   const double gamma = 1.0 / (2.0 * sigma * sigma);
   const double m = static_cast<double>(x.rows()), n = static_cast<double>(y.rows());
@@ -299,8 +290,7 @@ inline Memorization memorization(const Matrix<double>& generated, const Matrix<d
     out.exact_copies += copy[k] ? 1 : 0;
   }
   out.nn_share /= static_cast<double>(n);
-  out.ideal_share = static_cast<double>(train.rows()) /
-                    static_cast<double>(train.rows() + holdout.rows());
+  out.ideal_share = static_cast<double>(train.rows()) / static_cast<double>(train.rows() + holdout.rows());
   return out;
 }
 
@@ -313,8 +303,8 @@ inline Memorization memorization(const Matrix<double>& generated, const Matrix<d
 inline double ks_statistic(const Vector<double>& a, const Vector<double>& b) {
   constexpr const char* where = "ldm::ks_statistic";
   if (a.size() < 1 || b.size() < 1)
-    throw std::invalid_argument(detail::concat(where, ": a and b must be non-empty, got sizes ",
-                                               a.size(), " and ", b.size()));
+    throw std::invalid_argument(
+        detail::concat(where, ": a and b must be non-empty, got sizes ", a.size(), " and ", b.size()));
   detail::require_finite(where, "a", a);
   detail::require_finite(where, "b", b);
   std::vector<double> sa(a.data(), a.data() + a.size()), sb(b.data(), b.data() + b.size());
@@ -353,9 +343,7 @@ inline Matrix<double> correlation_matrix(const Matrix<double>& m) {
   const Eigen::Index d = m.cols();
   Eigen::VectorXd inv_norm(d);
   for (Eigen::Index c = 0; c < d; ++c)
-    inv_norm(c) = detail::is_constant_column(m, c) || !(cross(c, c) > 0.0)
-                      ? 0.0
-                      : 1.0 / std::sqrt(cross(c, c));
+    inv_norm(c) = detail::is_constant_column(m, c) || !(cross(c, c) > 0.0) ? 0.0 : 1.0 / std::sqrt(cross(c, c));
   Matrix<double> corr = inv_norm.asDiagonal() * cross * inv_norm.asDiagonal();
   corr = corr.cwiseMax(-1.0).cwiseMin(1.0);
   corr.diagonal().setOnes();
@@ -387,24 +375,22 @@ inline double correlation_error(const Matrix<double>& a, const Matrix<double>& b
 inline double roc_auc(const Eigen::VectorXd& scores, const Eigen::VectorXi& labels) {
   constexpr const char* where = "ldm::roc_auc";
   if (scores.size() != labels.size())
-    throw std::invalid_argument(detail::concat(where, ": scores has ", scores.size(),
-                                               " entries but labels has ", labels.size()));
+    throw std::invalid_argument(
+        detail::concat(where, ": scores has ", scores.size(), " entries but labels has ", labels.size()));
   detail::require_finite(where, "scores", scores);
   std::size_t positives = 0;
   for (Eigen::Index i = 0; i < labels.size(); ++i) {
     if (labels(i) != 0 && labels(i) != 1)
-      throw std::invalid_argument(detail::concat(where, ": labels must be 0 or 1, got ",
-                                                 labels(i), " at index ", i));
+      throw std::invalid_argument(detail::concat(where, ": labels must be 0 or 1, got ", labels(i), " at index ", i));
     positives += labels(i) == 1 ? 1 : 0;
   }
   const std::size_t n = static_cast<std::size_t>(labels.size());
   if (positives == 0 || positives == n)
-    throw std::invalid_argument(detail::concat(where, ": labels must contain both 0 and 1, got ",
-                                               positives, " ones among ", n));
+    throw std::invalid_argument(
+        detail::concat(where, ": labels must contain both 0 and 1, got ", positives, " ones among ", n));
   std::vector<Eigen::Index> order(n);
   std::iota(order.begin(), order.end(), Eigen::Index{0});
-  std::sort(order.begin(), order.end(),
-            [&](Eigen::Index x, Eigen::Index y) { return scores(x) < scores(y); });
+  std::sort(order.begin(), order.end(), [&](Eigen::Index x, Eigen::Index y) { return scores(x) < scores(y); });
   double rank_sum = 0.0;  // of the positives, ranks 1-based
   for (std::size_t start = 0; start < n;) {
     std::size_t end = start + 1;
@@ -419,11 +405,11 @@ inline double roc_auc(const Eigen::VectorXd& scores, const Eigen::VectorXi& labe
 }
 
 struct C2stOptions {
-  int folds = 5;          // stratified folds; each class needs at least this many rows
-  int hidden = 128;       // units of the one hidden layer (SiLU)
-  int epochs = 100;       // full passes over the training folds, shuffled every epoch
-  int batch_size = 128;   // the last batch of an epoch may be smaller
-  double lr = 1e-3;       // Adam, betas (0.9, 0.999), no weight decay
+  int folds = 5;         // stratified folds; each class needs at least this many rows
+  int hidden = 128;      // units of the one hidden layer (SiLU)
+  int epochs = 100;      // full passes over the training folds, shuffled every epoch
+  int batch_size = 128;  // the last batch of an epoch may be smaller
+  double lr = 1e-3;      // Adam, betas (0.9, 0.999), no weight decay
 };
 
 namespace detail {
@@ -438,8 +424,7 @@ struct C2stMlp {
         c2st_output("c2st_output", hidden, 1, fold_in(key, 1)) {}
 
   // logits (B, 1); a (B, hidden) pre-activation and h = SiLU(a) kept for backward.
-  void forward(const Matrix<double>& x, Matrix<double>& a, Matrix<double>& h,
-               Matrix<double>& logits) const {
+  void forward(const Matrix<double>& x, Matrix<double>& a, Matrix<double>& h, Matrix<double>& logits) const {
     c2st_hidden.forward(x, a);
     silu_forward(a, h);
     c2st_output.forward(h, logits);
@@ -451,15 +436,18 @@ struct C2stMlp {
     Dense<double>::visit_each(f, m.c2st_output...);
   }
   template <class F>
-  void visit(F&& f) { visit_each(f, *this); }
+  void visit(F&& f) {
+    visit_each(f, *this);
+  }
   template <class F>
-  void visit(F&& f) const { visit_each(f, *this); }
+  void visit(F&& f) const {
+    visit_each(f, *this);
+  }
 };
 
 inline void validate(const C2stOptions& o) {
   constexpr const char* where = "ldm::c2st_auc";
-  if (o.folds < 2)
-    throw std::invalid_argument(concat(where, ": options.folds must be at least 2, got ", o.folds));
+  if (o.folds < 2) throw std::invalid_argument(concat(where, ": options.folds must be at least 2, got ", o.folds));
   require_positive(where, "options.hidden", o.hidden);
   require_positive(where, "options.epochs", o.epochs);
   require_positive(where, "options.batch_size", o.batch_size);
@@ -470,8 +458,7 @@ inline void validate(const C2stOptions& o) {
 // Trains a C2stMlp on (x, y in {0, 1}) with binary cross-entropy on logits, mean over the batch:
 // l = max(z, 0) - z y + log(1 + exp(-|z|)), dl/dz = sigmoid(z) - y. Initialised from
 // fold_in(key, 0); epoch e shuffles with fold_in(key, 1 + e).
-inline C2stMlp train_c2st_mlp(const Matrix<double>& x, const Eigen::VectorXd& y, Key key,
-                              const C2stOptions& o) {
+inline C2stMlp train_c2st_mlp(const Matrix<double>& x, const Eigen::VectorXd& y, Key key, const C2stOptions& o) {
   C2stMlp model(x.cols(), o.hidden, fold_in(key, 0));
   C2stMlp grad = zeros_like(model);
   Adam<C2stMlp> adam(AdamOptions{.lr = o.lr}, model);
@@ -479,8 +466,7 @@ inline C2stMlp train_c2st_mlp(const Matrix<double>& x, const Eigen::VectorXd& y,
   const auto n = static_cast<std::size_t>(x.rows());
   const auto batch = static_cast<std::size_t>(o.batch_size);
   for (int epoch = 0; epoch < o.epochs; ++epoch) {
-    const std::vector<Eigen::Index> order =
-        permutation(fold_in(key, static_cast<std::uint32_t>(1 + epoch)), n);
+    const std::vector<Eigen::Index> order = permutation(fold_in(key, static_cast<std::uint32_t>(1 + epoch)), n);
     for (std::size_t start = 0; start < n; start += batch) {
       const auto b = static_cast<Eigen::Index>(std::min(batch, n - start));
       xb.resize(b, x.cols());
@@ -547,8 +533,7 @@ inline double c2st_auc(const Matrix<double>& real, const Matrix<double>& synth, 
   // costs far more than the products themselves.
   const auto fold_auc = [&](std::size_t f) {
     std::vector<std::size_t> train_rows, test_rows;
-    for (std::size_t i = 0; i < fold_of.size(); ++i)
-      (fold_of[i] == f ? test_rows : train_rows).push_back(i);
+    for (std::size_t i = 0; i < fold_of.size(); ++i) (fold_of[i] == f ? test_rows : train_rows).push_back(i);
     Matrix<double> x_train(static_cast<Eigen::Index>(train_rows.size()), real.cols());
     Matrix<double> x_test(static_cast<Eigen::Index>(test_rows.size()), real.cols());
     Eigen::VectorXd y_train(x_train.rows());
@@ -562,9 +547,8 @@ inline double c2st_auc(const Matrix<double>& real, const Matrix<double>& synth, 
       y_test(static_cast<Eigen::Index>(k)) = label_of(test_rows[k]);
     }
     const detail::ColumnScaling scaling = detail::column_scaling(x_train);
-    const detail::C2stMlp model =
-        detail::train_c2st_mlp(detail::apply_scaling(scaling, x_train), y_train,
-                               fold_in(key, static_cast<std::uint32_t>(2 + f)), options);
+    const detail::C2stMlp model = detail::train_c2st_mlp(detail::apply_scaling(scaling, x_train), y_train,
+                                                         fold_in(key, static_cast<std::uint32_t>(2 + f)), options);
     Matrix<double> a, h, logits;
     model.forward(detail::apply_scaling(scaling, x_test), a, h, logits);
     return roc_auc(logits.col(0), y_test);
@@ -593,9 +577,9 @@ inline double c2st_auc(const Matrix<double>& real, const Matrix<double>& synth, 
 // A small classifier for conditional generation: are generated rows of class c recognised as c?
 
 struct SoftmaxRegressionOptions {
-  int steps = 500;     // full-batch Adam steps from zero weights (deterministic, no key)
-  double lr = 0.05;    // Adam learning rate
-  double l2 = 1e-3;    // penalty l2/2 ||W||^2 on the weights (not the biases)
+  int steps = 500;   // full-batch Adam steps from zero weights (deterministic, no key)
+  double lr = 0.05;  // Adam learning rate
+  double l2 = 1e-3;  // penalty l2/2 ||W||^2 on the weights (not the biases)
 };
 
 // Multinomial logistic regression on standardised features (the fitted rows' column mean and
@@ -609,9 +593,13 @@ struct SoftmaxRegression {
       Dense<double>::visit_each(f, m.softmax_linear...);
     }
     template <class F>
-    void visit(F&& f) { visit_each(f, *this); }
+    void visit(F&& f) {
+      visit_each(f, *this);
+    }
     template <class F>
-    void visit(F&& f) const { visit_each(f, *this); }
+    void visit(F&& f) const {
+      visit_each(f, *this);
+    }
   };
 
   SoftmaxRegressionOptions options;
@@ -628,15 +616,13 @@ struct SoftmaxRegression {
     constexpr const char* where = "ldm::SoftmaxRegression::fit";
     detail::require_sample(where, "x", x, 1);
     if (labels.size() != x.rows())
-      throw std::invalid_argument(detail::concat(where, ": labels has ", labels.size(),
-                                                 " entries but x has ", x.rows(), " rows"));
-    if (labels.minCoeff() < 0)
       throw std::invalid_argument(
-          detail::concat(where, ": labels must be >= 0, got ", labels.minCoeff()));
+          detail::concat(where, ": labels has ", labels.size(), " entries but x has ", x.rows(), " rows"));
+    if (labels.minCoeff() < 0)
+      throw std::invalid_argument(detail::concat(where, ": labels must be >= 0, got ", labels.minCoeff()));
     const int classes = labels.maxCoeff() + 1;
     if (classes < 2)
-      throw std::invalid_argument(
-          detail::concat(where, ": labels must name at least 2 classes, got ", classes));
+      throw std::invalid_argument(detail::concat(where, ": labels must name at least 2 classes, got ", classes));
     detail::require_positive(where, "options.steps", options.steps);
     if (!(options.lr > 0.0 && std::isfinite(options.lr)))
       throw std::invalid_argument(detail::concat(where, ": options.lr must be finite and > 0, got ", options.lr));
@@ -658,7 +644,7 @@ struct SoftmaxRegression {
       logits.rowwise() += layer.bias.transpose();
       softmax_rows(logits);
       for (Eigen::Index r = 0; r < x.rows(); ++r) logits(r, labels(r)) -= 1.0;  // p - onehot
-      logits *= inv_n;                                                    // dL/dlogits
+      logits *= inv_n;                                                          // dL/dlogits
       grad.softmax_linear.weight.noalias() = logits.transpose().lazyProduct(xs);
       grad.softmax_linear.weight += options.l2 * layer.weight;
       grad.softmax_linear.bias = logits.colwise().sum().transpose();
@@ -693,9 +679,8 @@ struct SoftmaxRegression {
   // Share of rows whose predicted class equals the label.
   double accuracy(const Matrix<double>& x, const Eigen::VectorXi& labels) const {
     if (labels.size() != x.rows() || x.rows() == 0)
-      throw std::invalid_argument(detail::concat("ldm::SoftmaxRegression::accuracy: labels has ",
-                                                 labels.size(), " entries but x has ", x.rows(),
-                                                 " rows (needs >= 1)"));
+      throw std::invalid_argument(detail::concat("ldm::SoftmaxRegression::accuracy: labels has ", labels.size(),
+                                                 " entries but x has ", x.rows(), " rows (needs >= 1)"));
     return (predict(x).array() == labels.array()).cast<double>().mean();
   }
 
@@ -715,15 +700,15 @@ struct EvaluateOptions {
   bool reference_is_train = true;  // reference = the training rows: run the memorisation check
   bool c2st = false;               // run the (slow) classifier two-sample test
   C2stOptions c2st_options{};
-  Key key = make_key(0);           // for the C2ST folds and initialisation
-  double mmd_bandwidth = 0;        // 0 = median heuristic on the standardised rows
+  Key key = make_key(0);     // for the C2ST folds and initialisation
+  double mmd_bandwidth = 0;  // 0 = median heuristic on the standardised rows
 };
 
 struct QualityReport {
-  double frechet = 0;     // frechet_distance(holdout, synthetic)
-  double mmd2 = 0;        // mmd2_rbf(holdout, synthetic, mmd_bandwidth)
-  double ks = 0;          // mean_ks(holdout, synthetic)
-  double corr_error = 0;  // correlation_error(holdout, synthetic)
+  double frechet = 0;                           // frechet_distance(holdout, synthetic)
+  double mmd2 = 0;                              // mmd2_rbf(holdout, synthetic, mmd_bandwidth)
+  double ks = 0;                                // mean_ks(holdout, synthetic)
+  double corr_error = 0;                        // correlation_error(holdout, synthetic)
   std::optional<double> nn_share, ideal_share;  // memorization(synthetic, reference, holdout)
   std::optional<std::size_t> exact_copies;
   std::optional<double> c2st_auc;  // c2st_auc(holdout, synthetic)
@@ -751,8 +736,7 @@ inline QualityReport evaluate(const Matrix<double>& reference, const Matrix<doub
   report.ks = mean_ks(real, synth);
   report.corr_error = correlation_error(real, synth);
   if (options.reference_is_train) {
-    const Memorization m =
-        memorization(synth, detail::apply_scaling(scaling, reference), real);
+    const Memorization m = memorization(synth, detail::apply_scaling(scaling, reference), real);
     report.nn_share = m.nn_share;
     report.ideal_share = m.ideal_share;
     report.exact_copies = m.exact_copies;
