@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "fuzz/fuzz_inputs.hpp"
-#include "test_files.hpp"
+#include "support/test_files.hpp"
 
 #include <algorithm>
 #include <filesystem>

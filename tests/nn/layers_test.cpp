@@ -2,7 +2,7 @@
 
 #include <ldm/nn/layers.hpp>
 
-#include "gradcheck.hpp"
+#include "support/gradcheck.hpp"
 
 using namespace ldm;
 using Catch::Matchers::Contains;

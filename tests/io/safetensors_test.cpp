@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "test_files.hpp"
+#include "support/test_files.hpp"
 
 #include <bit>
 #include <cmath>

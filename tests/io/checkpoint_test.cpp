@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "test_files.hpp"
+#include "support/test_files.hpp"
 
 #include <cstring>
 

@@ -2,7 +2,7 @@
 
 #include <ldm/nn/encoder.hpp>
 
-#include "gradcheck.hpp"
+#include "support/gradcheck.hpp"
 
 #include <limits>
 #include <vector>

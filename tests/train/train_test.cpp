@@ -2,7 +2,7 @@
 
 #include <ldm/train/train.hpp>
 
-#include "gradcheck.hpp"
+#include "support/gradcheck.hpp"
 
 #include <algorithm>
 #include <numeric>

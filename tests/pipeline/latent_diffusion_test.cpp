@@ -2,7 +2,7 @@
 
 #include <ldm/pipeline/latent_diffusion.hpp>
 
-#include "same_model.hpp"
+#include "support/same_model.hpp"
 
 #include <cmath>
 #include <cstdio>

@@ -7,8 +7,8 @@
 #include <ldm/pipeline/latent_diffusion.hpp>
 #include <ldm/train/train.hpp>
 
-#include "gradcheck.hpp"
-#include "same_model.hpp"
+#include "support/gradcheck.hpp"
+#include "support/same_model.hpp"
 
 #include <cmath>
 #include <filesystem>

@@ -11,7 +11,7 @@
 #include <ldm/io/safetensors.hpp>
 #include <ldm/pipeline/latent_diffusion.hpp>
 
-#include "test_files.hpp"
+#include "support/test_files.hpp"
 
 #include <cerrno>
 #include <csignal>
