@@ -49,15 +49,15 @@ TEST_CASE("Dense backward matches finite differences") {
     return (y.array() * r.array()).sum();
   };
   Dense<double> grad = zeros_like(d);
-  d.backward(x, r, grad);
+  d.backward_params(x, r, grad);
   Matrix<double> dx;
   d.backward_input(r, dx);
   REQUIRE(test::max_parameter_error(d, grad, loss) < 1e-8);
   REQUIRE(test::relative_error(dx, test::numeric_gradient(x, loss)) < 1e-8);
   // Backward adds: a second call doubles the gradient; backward_input_add adds dy W.
-  d.backward(x, r, grad);
+  d.backward_params(x, r, grad);
   Dense<double> once = zeros_like(d);
-  d.backward(x, r, once);
+  d.backward_params(x, r, once);
   REQUIRE((grad.weight - 2 * once.weight).norm() < 1e-12);
   d.backward_input_add(r, dx);
   Matrix<double> dx_once;
@@ -187,7 +187,7 @@ TEST_CASE("Dense forward_silu and backward_input_silu match finite differences")
   first.forward_silu(x, sig, h);
   second.backward_input_silu(r, sig, h, da);
   Dense<double> grad = zeros_like(first);
-  first.backward(x, da, grad);
+  first.backward_params(x, da, grad);
   first.backward_input(da, dx);
   REQUIRE(test::max_parameter_error(first, grad, loss) < 1e-8);
   REQUIRE(test::relative_error(dx, test::numeric_gradient(x, loss)) < 1e-8);
@@ -246,9 +246,9 @@ TEST_CASE("layer passes give the same bits for 1, 2 and 3 threads", "[threads]")
     ln.forward(x, o.n, o.mean, o.rstd);
     up.forward_silu(o.n, o.sig, o.h);
     down.forward_residual(o.h, x, o.y);
-    down.backward(o.h, r, o.gd);
+    down.backward_params(o.h, r, o.gd);
     down.backward_input_silu(r, o.sig, o.h, o.da);
-    up.backward(o.n, o.da, o.gu);
+    up.backward_params(o.n, o.da, o.gu);
     up.backward_input(o.da, o.dx);
     ln.backward_add(x, o.mean, o.rstd, r, o.gn, o.dx);  // the norm's gradients from r: exact
     set_num_threads(0);

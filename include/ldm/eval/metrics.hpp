@@ -478,10 +478,10 @@ inline C2stMlp train_c2st_mlp(const Matrix<double>& x, const Eigen::VectorXd& y,
         dz(r, 0) = (1.0 / (1.0 + std::exp(-logits(r, 0))) - target) / static_cast<double>(b);
       }
       set_zero(grad);
-      model.c2st_output.backward(h, dz, grad.c2st_output);
+      model.c2st_output.backward_params(h, dz, grad.c2st_output);
       model.c2st_output.backward_input(dz, dh);
       silu_backward(a, dh, da);
-      model.c2st_hidden.backward(xb, da, grad.c2st_hidden);
+      model.c2st_hidden.backward_params(xb, da, grad.c2st_hidden);
       adam.step(model, grad);
     }
   }

@@ -63,9 +63,9 @@ struct Decoder {
       dec_dense_0.backward_input(ws.dh, ws.dz, rows);
     };
     if (!detail::for_row_slices(n, input_gradients)) input_gradients(detail::RowSlice{});
-    dec_output.backward(ws.h1, d_out, grad.dec_output);
-    dec_dense_1.backward(ws.h0, ws.da, grad.dec_dense_1);
-    dec_dense_0.backward(z, ws.dh, grad.dec_dense_0);
+    dec_output.backward_params(ws.h1, d_out, grad.dec_output);
+    dec_dense_1.backward_params(ws.h0, ws.da, grad.dec_dense_1);
+    dec_dense_0.backward_params(z, ws.dh, grad.dec_dense_0);
     return ws.dz;
   }
 

@@ -200,7 +200,7 @@ struct Denoiser {
   void backward_params(const Matrix<S>& z_t, DenoiserWorkspace<S>& ws, const Matrix<S>& d_out, Denoiser& grad) const {
     detail::require_same_shape("Denoiser::backward", "d_out", d_out, "eps_hat", ws.out);
     const std::size_t n_blocks = blocks.size();
-    noise_pred.backward(ws.h[n_blocks], d_out, grad.noise_pred);
+    noise_pred.backward_params(ws.h[n_blocks], d_out, grad.noise_pred);
     noise_pred.backward_input(d_out, ws.dh);  // dh: gradient of the residual stream
     const Eigen::Index n = d_out.rows(), width = hidden_size();
     ws.du.resize(n, 4 * width);
@@ -216,19 +216,19 @@ struct Denoiser {
         block.up.backward_input(ws.du, ws.dn, rows);
       };
       if (!detail::for_row_slices(n, input_gradients)) input_gradients(detail::RowSlice{});
-      block.down.backward(act.s, ws.dh, grad.blocks[i].down);
-      block.up.backward(act.n, ws.du, grad.blocks[i].up);
+      block.down.backward_params(act.s, ws.dh, grad.blocks[i].down);
+      block.up.backward_params(act.n, ws.du, grad.blocks[i].up);
       // the skip connection passes dh through unchanged; the norm's input gradient adds onto it
       block.norm.backward_add(ws.h[i], act.mean, act.rstd, ws.dn, grad.blocks[i].norm, ws.dh);
     }
-    z_proj.backward(z_t, ws.dh, grad.z_proj);
+    z_proj.backward_params(z_t, ws.dh, grad.z_proj);
     if (ws.time_rows_pending) {  // the forward kept one row of each (see time_path)
       ws.emb = ws.emb_one.replicate(ws.dh.rows(), 1);
       ws.a_t = ws.a_t_one.replicate(ws.dh.rows(), 1);
       ws.time_rows_pending = false;
     }
     silu_backward(ws.a_t, ws.dh, ws.da);
-    time_mlp_1.backward(ws.emb, ws.da, grad.time_mlp_1);
+    time_mlp_1.backward_params(ws.emb, ws.da, grad.time_mlp_1);
     if (num_classes() > 0) {  // emb = table[t] + label_embed[label]: each row's gradient goes to its label's row
       time_mlp_1.backward_input(ws.da, ws.d_emb);
       for (Eigen::Index b = 0; b < ws.d_emb.rows(); ++b) grad.label_embed.row(ws.labels(b)) += ws.d_emb.row(b);

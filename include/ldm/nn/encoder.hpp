@@ -88,10 +88,10 @@ struct Encoder {
       enc_dense_1.backward_input_silu(ws.da, ws.sig0, ws.h0, ws.dh, rows);
     };
     if (!detail::for_row_slices(n, input_gradients)) input_gradients(detail::RowSlice{});
-    enc_mu.backward(ws.h1, d_mu, grad.enc_mu);
-    enc_log_var.backward(ws.h1, d_log_var, grad.enc_log_var);
-    enc_dense_1.backward(ws.h0, ws.da, grad.enc_dense_1);
-    enc_dense_0.backward(x, ws.dh, grad.enc_dense_0);
+    enc_mu.backward_params(ws.h1, d_mu, grad.enc_mu);
+    enc_log_var.backward_params(ws.h1, d_log_var, grad.enc_log_var);
+    enc_dense_1.backward_params(ws.h0, ws.da, grad.enc_dense_1);
+    enc_dense_0.backward_params(x, ws.dh, grad.enc_dense_0);
   }
 
   template <class F, class... Models>

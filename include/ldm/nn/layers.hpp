@@ -117,7 +117,7 @@ struct Dense {
   // dW += dy^T x, db += column sums of dy.   x (B, in), dy (B, out)
   // The bias sums run inside the product's region: the thread whose block of dW starts at
   // column 0 sums the entries of its rows, each one row of dy after another in a fixed order.
-  void backward(const Matrix<S>& x, const Matrix<S>& dy, Dense& grad) const {
+  void backward_params(const Matrix<S>& x, const Matrix<S>& dy, Dense& grad) const {
     detail::gemm_blocks<true, false>(dy, x, grad.weight, detail::NoBlockWork{}, [&](const detail::GemmBlock& k) {
       if (k.col != 0) return;
       auto db = grad.bias.segment(k.row, k.rows);
