@@ -1,7 +1,9 @@
 // The smallest complete use of ldm: read a CSV, train, sample, save.
 //   minimal [data.csv] [samples.csv]      (default: the bundled digits, samples.csv here)
 // Takes a few minutes on two cores with the default training budget.
-#include <ldm/data/csv.hpp>
+#include <ldm/data/columns.hpp>
+#include <ldm/data/csv_reader.hpp>
+#include <ldm/data/csv_writer.hpp>
 #include <ldm/pipeline/latent_diffusion.hpp>
 
 #include <algorithm>

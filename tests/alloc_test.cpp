@@ -4,82 +4,20 @@
 // allocation, with one thread and with two.
 //
 // Two counters watch the heap:
-// - this executable replaces the global operator new / delete with counting versions (every
-//   std::vector, std::string, std::function, ... allocation);
+// - support/counting_new.hpp replaces this executable's global operator new / delete with
+//   counting versions (every std::vector, std::string, std::function, ... allocation);
 // - Eigen's own allocations (matrix storage, GEMM packing buffers) go through malloc, not
-//   operator new: with EIGEN_RUNTIME_NO_MALLOC, Eigen checks each one against
-//   set_is_malloc_allowed through eigen_assert, which here counts instead of aborting.
-#include <atomic>
-#include <cstdlib>
-#include <cstring>
-#include <new>
-#include <stdexcept>
-#include <string>
-
-namespace alloc_count {
-inline std::atomic<long> operator_new{0};
-inline std::atomic<long> eigen{0};
-// eigen_assert: a forbidden Eigen allocation is counted (it still happens); any other failed
-// assertion is a bug and throws.
-inline void eigen_check(bool ok, const char* what) {
-  if (ok) return;
-  if (std::strstr(what, "heap allocation is forbidden") != nullptr) {
-    ++eigen;
-    return;
-  }
-  throw std::logic_error(std::string("eigen_assert failed: ") + what);
-}
-}  // namespace alloc_count
-
-#define EIGEN_RUNTIME_NO_MALLOC
-#define eigen_assert(x) ::alloc_count::eigen_check(static_cast<bool>(x), #x)
+//   operator new: support/no_malloc.hpp turns on Eigen's check of each one (while a NoMalloc
+//   forbids them), here set to count them rather than throw.
+#include "support/no_malloc.hpp"
 
 #include <ldm/core/threads.hpp>
 #include <ldm/ldm.hpp>
 
 #include <catch2/catch.hpp>
 
-// ---- counting global operator new / delete -------------------------------------------------
-
-namespace {
-void* counted_alloc(std::size_t size, std::size_t align = 0) {
-  ++alloc_count::operator_new;
-  if (size == 0) size = 1;
-  void* p = align > alignof(std::max_align_t) ? std::aligned_alloc(align, (size + align - 1) / align * align)
-                                              : std::malloc(size);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace
-
-void* operator new(std::size_t size) { return counted_alloc(size); }
-void* operator new[](std::size_t size) { return counted_alloc(size); }
-void* operator new(std::size_t size, std::align_val_t a) { return counted_alloc(size, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t size, std::align_val_t a) { return counted_alloc(size, static_cast<std::size_t>(a)); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return counted_alloc(size);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return counted_alloc(size);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-
-// ---- the tests ----------------------------------------------------------------------------
+#include "support/counting_new.hpp"
+#include "support/labels.hpp"
 
 namespace {
 
@@ -87,22 +25,20 @@ struct Counts {
   long operator_new, eigen;
 };
 
-// Starts counting Eigen allocations (operator new is always counted) and snapshots both.
+// Starts counting Eigen allocations (operator new is always counted) and snapshots both. A
+// forbidden Eigen allocation is counted, not thrown: a step is never cut short.
 Counts start() {
+  ldm_test::count_eigen_allocations = true;
   Eigen::internal::set_is_malloc_allowed(false);
-  return {alloc_count::operator_new.load(), alloc_count::eigen.load()};
+  return {ldm_test::operator_new_calls.load(), ldm_test::eigen_allocations.load()};
 }
 
 // Allocations since `from`; stops counting Eigen's.
 Counts since(const Counts& from) {
-  const Counts now{alloc_count::operator_new.load(), alloc_count::eigen.load()};
+  const Counts now{ldm_test::operator_new_calls.load(), ldm_test::eigen_allocations.load()};
   Eigen::internal::set_is_malloc_allowed(true);
   return {now.operator_new - from.operator_new, now.eigen - from.eigen};
 }
-
-struct AllowAtExit {
-  ~AllowAtExit() { Eigen::internal::set_is_malloc_allowed(true); }
-};
 
 // Smaller than the seed's model so the test stays quick under the sanitizers; the depth of
 // 300 still crosses the GEMM kernel's depth blocks (about 230).
@@ -129,11 +65,18 @@ ldm::LatentSet<float> posterior_latents() {
   return latents;
 }
 
+// The denoiser of kOptions with 3 classes (label_embed added), from the same key.
+ldm::Denoiser<float> conditional_denoiser() {
+  ldm::Options conditional = kOptions;
+  conditional.num_classes = 3;
+  return std::get<2>(ldm::build<float>(conditional, ldm::make_key(1)));
+}
+
 }  // namespace
 
 TEST_CASE("the counters see allocations", "[alloc]") {
-  AllowAtExit allow;
-  static int* volatile sink = nullptr;  // the pointer escapes, so the compiler cannot elide new
+  const ldm_test::NoMalloc allow_at_exit(false);  // allows Eigen allocations again, whatever happens
+  static int* volatile sink = nullptr;            // the pointer escapes, so the compiler cannot elide new
   Counts c = start();
   sink = new int(3);
   delete sink;
@@ -144,7 +87,7 @@ TEST_CASE("the counters see allocations", "[alloc]") {
 }
 
 TEST_CASE("training and sampling steps allocate nothing after warm-up", "[alloc]") {
-  AllowAtExit allow;
+  const ldm_test::NoMalloc allow_at_exit(false);  // allows Eigen allocations again, whatever happens
   const int threads = GENERATE(1, 2);
   INFO("threads " << threads);
   ldm::set_num_threads(threads);
@@ -217,11 +160,9 @@ TEST_CASE("training and sampling steps allocate nothing after warm-up", "[alloc]
   }
 
   SECTION("DenoiserTrainer::step of a conditional denoiser, with label dropout") {
-    ldm::Options conditional = kOptions;
-    conditional.num_classes = 3;
-    ldm::Denoiser<float> labelled = std::get<2>(ldm::build<float>(conditional, ldm::make_key(1)));
+    ldm::Denoiser<float> labelled = conditional_denoiser();
     ldm::LatentSet<float> latents = posterior_latents();
-    latents.labels = Eigen::VectorXi::LinSpaced(96, 0, 95).unaryExpr([](int i) { return i % 3; });
+    latents.labels = ldm_test::cyclic_labels(96, 3);
     ldm::DenoiserTrainer<float> trainer(
         labelled, latents, schedule,
         {.steps = 100, .batch_size = 32, .clip_grad_norm = 1.0, .ema_decay = 0.999, .label_dropout = 0.1},
@@ -232,11 +173,9 @@ TEST_CASE("training and sampling steps allocate nothing after warm-up", "[alloc]
   }
 
   SECTION("every sampler step with classifier-free guidance, one label per row") {
-    ldm::Options conditional = kOptions;
-    conditional.num_classes = 3;
-    const ldm::Denoiser<float> labelled = std::get<2>(ldm::build<float>(conditional, ldm::make_key(1)));
+    const ldm::Denoiser<float> labelled = conditional_denoiser();
     const ldm::Matrix<float> x_T = ldm::normal<float>(ldm::make_key(6), 30, kOptions.latent_size).values;
-    const Eigen::VectorXi labels = Eigen::VectorXi::LinSpaced(30, 0, 29).unaryExpr([](int i) { return i % 3; });
+    const Eigen::VectorXi labels = ldm_test::cyclic_labels(30, 3);
     for (const double scale : {2.0, 0.0, 1.0}) {
       ldm::GuidedDenoiser<float> guided(labelled, labels, scale);
       for (const auto kind : {ldm::SamplerKind::ddpm, ldm::SamplerKind::ddim, ldm::SamplerKind::dpmpp_2m}) {

@@ -29,28 +29,31 @@ std::vector<Seed> corpus(const std::string& target) {
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
-}  // namespace
-
-TEST_CASE("fuzz corpus: safetensors seeds read or are refused as their names say", "[fuzz]") {
-  const std::vector<Seed> seeds = corpus("safetensors");
+// Every seed of target through accepts(bytes): valid_* seeds must be accepted, bad_* refused.
+template <class Accepts>
+void require_named_outcomes(const std::string& target, Accepts accepts) {
+  const std::vector<Seed> seeds = corpus(target);
   REQUIRE(seeds.size() >= 8);
   for (const Seed& seed : seeds) {
     INFO(seed.name);
-    const bool read = ldm_fuzz::safetensors_input(seed.bytes);
-    if (starts_with(seed.name, "valid_")) REQUIRE(read);
-    if (starts_with(seed.name, "bad_")) REQUIRE_FALSE(read);
+    const bool accepted = accepts(seed.bytes);
+    if (starts_with(seed.name, "valid_")) REQUIRE(accepted);
+    if (starts_with(seed.name, "bad_")) REQUIRE_FALSE(accepted);
   }
 }
 
+}  // namespace
+
+TEST_CASE("fuzz corpus: safetensors seeds read or are refused as their names say", "[fuzz]") {
+  require_named_outcomes("safetensors", ldm_fuzz::safetensors_input);  // true if read
+}
+
 TEST_CASE("fuzz corpus: CSV seeds parse or are refused as their names say", "[fuzz]") {
-  const std::vector<Seed> seeds = corpus("csv");
-  REQUIRE(seeds.size() >= 8);
-  for (const Seed& seed : seeds) {
-    INFO(seed.name);
-    const bool parsed = ldm_fuzz::csv_input(seed.bytes);
-    if (starts_with(seed.name, "valid_")) REQUIRE(parsed);
-    if (starts_with(seed.name, "bad_")) REQUIRE_FALSE(parsed);
-  }
+  require_named_outcomes("csv", ldm_fuzz::csv_input);  // true if parsed
+}
+
+TEST_CASE("fuzz corpus: table seeds read (and round-trip) or are refused as their names say", "[fuzz]") {
+  require_named_outcomes("table", ldm_fuzz::table_input);  // true if read
 }
 
 TEST_CASE("fuzz corpus: checkpoint seeds load or are refused as their names say", "[fuzz]") {

@@ -4,11 +4,13 @@
 // message naming the limit before anything of that size is allocated, and each limit is settable.
 #include <catch2/catch.hpp>
 
-#include <ldm/data/csv.hpp>
+#include <ldm/data/csv_reader.hpp>
 #include <ldm/io/safetensors.hpp>
 #include <ldm/pipeline/latent_diffusion.hpp>
 
+#include "support/safetensors_bytes.hpp"
 #include "support/test_files.hpp"
+#include "support/tiny_pipeline.hpp"
 
 #include <cstdio>
 #include <filesystem>
@@ -21,12 +23,6 @@ using ldm_test::write_bytes;
 
 namespace {
 
-std::string le64(std::uint64_t v) {
-  std::string s(8, '\0');
-  for (int i = 0; i < 8; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xff);
-  return s;
-}
-
 // A file of `size` zero bytes that takes no disk space (a sparse file).
 void sparse_file(const std::string& path, std::uintmax_t size) {
   write_bytes(path, "");
@@ -35,24 +31,13 @@ void sparse_file(const std::string& path, std::uintmax_t size) {
 
 constexpr std::uint64_t GiB = std::uint64_t{1} << 30;
 
-// A tiny trained pipeline: input 3, latent 2, hidden 4, 1 layer, 10 diffusion steps.
-ldm::LatentDiffusion<float> tiny_model() {
-  ldm::Matrix<float> rows(4, 3);
-  rows << 1, 2, 3, 2, 2, 1, 0, 5, 1, 3, 3, 3;
-  ldm::FitOptions fit;
-  fit.model = {.latent_size = 2, .hidden_size = 4, .num_layers = 1, .num_steps = 10};
-  fit.vae = {.steps = 1, .batch_size = 4};
-  fit.denoiser = {.steps = 1, .batch_size = 4, .warmup_steps = 0};
-  return ldm::LatentDiffusion<float>::fit(rows, fit, ldm::make_key(7));
-}
-
 }  // namespace
 
 TEST_CASE("limits: a safetensors header that claims a huge tensor is refused", "[limits]") {
   TempDir dir("limits_safetensors");
   // 10^6 x 10^6 floats (4 TB) claimed by a 100-byte file: refused before any tensor buffer.
   const std::string header = R"({"w":{"dtype":"F32","shape":[1000000,1000000],"data_offsets":[0,4000000000000]}})";
-  const std::string bytes = le64(header.size()) + header + "abcd";
+  const std::string bytes = ldm_test::safetensors_file(header, "abcd");
   write_bytes(dir.file("huge.safetensors"), bytes);
   const std::string expected =
       "tensor 'w': the tensors cover 4000000000000 bytes of data but the file holds 4 "
@@ -65,7 +50,7 @@ TEST_CASE("limits: a safetensors header that claims a huge tensor is refused", "
 TEST_CASE("limits: safetensors header and file sizes are capped, and the caps are settable", "[limits]") {
   TempDir dir("limits_safetensors_caps");
   const std::string header = R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})";
-  const std::string bytes = le64(header.size()) + header + "xy";
+  const std::string bytes = ldm_test::safetensors_file(header, "xy");
 
   // Defaults: 100,000,000 header bytes (the reference's), 8 GiB per file.
   const ldm::SafetensorsLimits defaults;
@@ -146,7 +131,7 @@ TEST_CASE("limits: the CSV limits are settable and apply to text in memory too",
 
 TEST_CASE("limits: checkpoint options must match the file, and num_steps is capped", "[limits]") {
   TempDir dir("limits_checkpoint");
-  const ldm::LatentDiffusion<float> model = tiny_model();
+  const ldm::LatentDiffusion<float> model = ldm_test::tiny_pipeline();
   const std::string path = dir.file("model.safetensors");
   model.save(path);
   const ldm::SafetensorsData data = ldm::read_safetensors(path);
@@ -200,15 +185,15 @@ TEST_CASE("limits: checkpoint options must match the file, and num_steps is capp
 TEST_CASE("limits: options_from_checkpoint counts parameters as param_count does, without overflow", "[limits]") {
   for (const ldm::Options& o : {ldm::Options{3, 2, 4, 1, 10}, ldm::Options{287, 32, 256, 4, 1000},
                                 ldm::Options{64, 16, 2, 0, 1}, ldm::Options{1, 1, 1024, 12, 1}})
-    REQUIRE(ldm::detail::parameter_count(o) == static_cast<long double>(ldm::param_count(o)));
+    REQUIRE(ldm::detail::param_count_as<long double>(o) == static_cast<long double>(ldm::param_count(o)));
   // The largest options an int allows: far beyond 2^64, still a number to compare.
   const int big = 2'147'483'646;
   const long double b = big;  // num_layers x the 8 hidden^2 weights of a block alone: about 7.9e28
-  REQUIRE(ldm::detail::parameter_count(ldm::Options{big, big, big, big, 1}) > 8 * b * b * b);
+  REQUIRE(ldm::detail::param_count_as<long double>(ldm::Options{big, big, big, big, 1}) > 8 * b * b * b);
 }
 
 TEST_CASE("limits: a sample count that would not fit in memory is refused before allocating", "[limits]") {
-  const ldm::LatentDiffusion<float> model = tiny_model();
+  const ldm::LatentDiffusion<float> model = ldm_test::tiny_pipeline();
   const ldm::SampleOptions defaults;
   REQUIRE(defaults.max_matrix_bytes == 8 * GiB);
   ldm::SampleOptions options;

@@ -24,8 +24,11 @@
 //   digits [--out DIR] [--seed N] [--quick] [--rows N] [--threads N] [--conditional] ...   (digits --help)
 #include <ldm/core/random.hpp>
 #include <ldm/core/threads.hpp>
-#include <ldm/data/csv.hpp>
-#include <ldm/eval/metrics.hpp>
+#include <ldm/data/columns.hpp>
+#include <ldm/data/csv_reader.hpp>
+#include <ldm/data/csv_writer.hpp>
+#include <ldm/eval/evaluate.hpp>
+#include <ldm/eval/softmax_regression.hpp>
 #include <ldm/pipeline/latent_diffusion.hpp>
 
 #include <stb/stb_image_write.h>  // Debian's libstb.so holds the implementation
@@ -82,7 +85,6 @@ ldm::FitOptions fit_options(const Settings& s) {
   }
   if (s.vae_steps > 0) o.vae.steps = s.vae_steps;
   if (s.denoiser_steps > 0) o.denoiser.steps = s.denoiser_steps;
-  o.denoiser.warmup_steps = std::min(o.denoiser.warmup_steps, o.denoiser.steps);  // short runs
   o.model.time_embedding = s.time_embedding == "raw" ? ldm::TimeEmbedding::raw : ldm::TimeEmbedding::normalized;
   o.latent_source = s.latent_source == "mean" ? ldm::LatentSource::mean : ldm::LatentSource::posterior_sample;
   return o;

@@ -5,9 +5,10 @@
 //   ldm eval   --real HELD_OUT.csv --synth FILE.csv [--train TRAIN.csv] [--json]
 // Errors print one line "ldm: error: ..." and exit with status 1 (usage errors: CLI11's 1xx).
 #include <ldm/core/threads.hpp>
-#include <ldm/data/csv.hpp>
-#include <ldm/eval/metrics.hpp>
-#include <ldm/io/atomic_file.hpp>
+#include <ldm/data/columns.hpp>
+#include <ldm/data/csv_reader.hpp>
+#include <ldm/data/csv_writer.hpp>
+#include <ldm/eval/evaluate.hpp>
 #include <ldm/pipeline/latent_diffusion.hpp>
 
 #include <CLI/CLI.hpp>
@@ -18,7 +19,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -101,42 +101,11 @@ ldm::CsvTable read_table(const std::string& path, const std::vector<std::string>
 // Writes a CSV whose first column, `label`, holds each row's class name, then the values.
 void write_labelled_csv(const std::string& path, const std::vector<std::string>& labels,
                         const std::vector<std::string>& columns, const ldm::Matrix<float>& values) {
-  if (static_cast<Eigen::Index>(labels.size()) != values.rows() ||
-      static_cast<Eigen::Index>(columns.size()) != values.cols())
-    throw std::logic_error("write_labelled_csv: labels, columns and values do not fit together");
-  std::string text = "label";
-  for (const std::string& c : columns) {
-    text += ',';
-    text += ldm::detail::csv_quoted(c, ',');
-  }
-  text += '\n';
-  for (Eigen::Index r = 0; r < values.rows(); ++r) {
-    text += ldm::detail::csv_quoted(labels[static_cast<std::size_t>(r)], ',');
-    for (Eigen::Index c = 0; c < values.cols(); ++c) {
-      if (!std::isfinite(values(r, c)))
-        throw std::invalid_argument(path + ": a sampled value is not finite (row " + std::to_string(r) + ")");
-      text += ',';
-      text += ldm::detail::exact_number_text(values(r, c));
-    }
-    text += '\n';
-  }
-  ldm::AtomicFile file(path);
-  file.write(text);
-  file.commit();
-}
-
-// The names on the first line of a CSV text, as read_csv sees them.
-std::vector<std::string> csv_header(std::string_view text, const std::string& path) {
-  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // UTF-8 byte-order mark
-  std::vector<std::string> names;
-  bool first = true;
-  ldm::detail::split_csv(text, ',', ldm::CsvOptions{}.max_columns, path,
-                         [&](std::size_t, const std::vector<ldm::detail::CsvCell>& cells) {
-                           if (first)
-                             for (const ldm::detail::CsvCell& cell : cells) names.emplace_back(cell.text);
-                           first = false;
-                         });
-  return names;
+  // Checked here for the command's own message (write_csv's names the cell, not the sample).
+  for (Eigen::Index r = 0; r < values.rows(); ++r)
+    if (!values.row(r).allFinite())
+      throw std::invalid_argument(path + ": a sampled value is not finite (row " + std::to_string(r) + ")");
+  ldm::write_csv(path, columns, values, {ldm::TextColumn{"label", labels}});
 }
 
 // For eval. Each file drops only the --drop-column names it has (a generated file may have no
@@ -148,15 +117,14 @@ std::vector<ldm::CsvTable> read_tables(const std::vector<std::string>& paths, co
   std::vector<bool> found(drop.size(), false);
   for (const std::string& path : paths) {
     ldm::CsvOptions options;
-    const std::string text = ldm::detail::read_whole_file(path, options);
-    const std::vector<std::string> names = csv_header(text, path);
+    const std::vector<std::string> names = ldm::read_csv_header(path, options);
     for (std::size_t d = 0; d < drop.size(); ++d)
       if (std::find(names.begin(), names.end(), drop[d]) != names.end()) {
         options.text_columns.push_back(drop[d]);
         found[d] = true;
       }
     try {
-      tables.push_back(ldm::parse_csv(text, path, options));
+      tables.push_back(ldm::read_csv(path, options));
     } catch (const std::runtime_error& e) {
       // read_csv names the file, line and column; say how to leave a text column out.
       if (std::string(e.what()).find("is not a number") == std::string::npos) throw;
@@ -169,10 +137,12 @@ std::vector<ldm::CsvTable> read_tables(const std::vector<std::string>& paths, co
   return tables;
 }
 
-ldm::SamplerKind sampler_kind(const std::string& name) {
-  static const std::map<std::string, ldm::SamplerKind> kinds{
-      {"ddpm", ldm::SamplerKind::ddpm}, {"ddim", ldm::SamplerKind::ddim}, {"dpm++2m", ldm::SamplerKind::dpmpp_2m}};
-  return kinds.at(name);
+// The names of an enum's values (the library's one table, ldm::enum_names), for CLI11's IsMember.
+template <ldm::NamedEnum E>
+std::vector<std::string> names_of() {
+  std::vector<std::string> names;
+  for (const auto& [value, name] : enum_names(E{})) names.emplace_back(name);
+  return names;
 }
 
 struct CheckpointOptions {
@@ -181,91 +151,201 @@ struct CheckpointOptions {
   std::string resume;   // continue from this state file
 };
 
+// ldm train: the options, then the run.
+struct TrainArgs {
+  std::string data, out, label_column;
+  std::vector<std::string> drop;
+  std::uint64_t seed = 0;
+  ldm::FitOptions fit;
+  int batch_size = 0;  // 0: each phase's default
+  double lr = 0;       // 0: each phase's default
+  CheckpointOptions checkpoint;
+};
+
+CLI::App* add_train(CLI::App& app, TrainArgs& a) {
+  auto* train = app.add_subcommand("train", "train a model on a CSV file (a header line of column names)");
+  train->add_option("--data", a.data, "the training rows")->required()->check(CLI::ExistingFile);
+  train->add_option("--drop-column", a.drop, "a column to leave out (repeatable), e.g. a label");
+  train->add_option("--label-column", a.label_column,
+                    "train a conditional model on this column's classes (integers or strings; not a feature)");
+  train->add_option("--out", a.out, "the model file to write (.safetensors)")->required();
+  train->add_option("--seed", a.seed, "seed of every random choice")->capture_default_str();
+  train->add_option("--latent-size", a.fit.model.latent_size)->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--hidden-size", a.fit.model.hidden_size, "even")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  train->add_option("--num-layers", a.fit.model.num_layers)->capture_default_str()->check(CLI::NonNegativeNumber);
+  train->add_option("--num-steps", a.fit.model.num_steps, "diffusion timesteps")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  train->add_option("--vae-steps", a.fit.vae.steps, "VAE optimizer steps")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  train->add_option("--denoiser-steps", a.fit.denoiser.steps, "denoiser optimizer steps")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  train->add_option("--batch-size", a.batch_size, "batch size of both phases (default 128 VAE, 256 denoiser)")
+      ->check(CLI::PositiveNumber);
+  train->add_option("--lr", a.lr, "learning rate of both phases (default 1e-3)")->check(CLI::PositiveNumber);
+  train->add_option("--checkpoint", a.checkpoint.path, "training state file (default: OUT.checkpoint.safetensors)");
+  train
+      ->add_option("--checkpoint-every", a.checkpoint.every,
+                   "save the training state every N steps (0: only on SIGINT/SIGTERM)")
+      ->check(CLI::NonNegativeNumber);
+  train->add_option("--resume", a.checkpoint.resume, "continue a run from its training state file")
+      ->check(CLI::ExistingFile);
+  return train;
+}
+
 // Returns the exit status: 0 when trained, 128 + signal when interrupted (state saved).
-int run_train(const std::string& data, const std::vector<std::string>& drop, const std::string& label_column,
-              const std::string& out, std::uint64_t seed, const ldm::FitOptions& options,
-              const CheckpointOptions& checkpoint) {
-  const ldm::CsvTable table = read_table(data, drop, label_column);
+int run_train(TrainArgs a) {
+  if (a.batch_size > 0) a.fit.vae.batch_size = a.fit.denoiser.batch_size = a.batch_size;
+  if (a.lr > 0) a.fit.vae.lr = a.fit.denoiser.lr = a.lr;
+  if (a.checkpoint.path.empty()) a.checkpoint.path = a.out + ".checkpoint.safetensors";
+  const ldm::CsvTable table = read_table(a.data, a.drop, a.label_column);
   const ldm::Matrix<float> rows = table.values.cast<float>();
   std::fprintf(stderr, "ldm: training on %lld rows x %zu columns of %s\n", static_cast<long long>(table.rows()),
-               table.columns.size(), data.c_str());
+               table.columns.size(), a.data.c_str());
   const std::vector<std::string> labels =
-      label_column.empty() ? std::vector<std::string>{} : table.text_column(label_column);
+      a.label_column.empty() ? std::vector<std::string>{} : table.text_column(a.label_column);
   const auto start = std::chrono::steady_clock::now();
-  ldm::FitRun<float> run(rows, labels, options, ldm::make_key(seed), table.columns);
+  ldm::FitRun<float> run(rows, labels, a.fit, ldm::make_key(a.seed), table.columns);
   if (!labels.empty()) {
     const std::vector<std::string>& classes = run.model().class_names;
     std::string list;
     for (std::size_t c = 0; c < classes.size() && c < 20; ++c) list += (c ? ", " : "") + classes[c];
-    std::fprintf(stderr, "ldm: conditional on column '%s': %zu classes (%s%s)\n", label_column.c_str(), classes.size(),
-                 list.c_str(), classes.size() > 20 ? ", ..." : "");
+    std::fprintf(stderr, "ldm: conditional on column '%s': %zu classes (%s%s)\n", a.label_column.c_str(),
+                 classes.size(), list.c_str(), classes.size() > 20 ? ", ..." : "");
   }
-  if (!checkpoint.resume.empty()) {
-    run.resume(checkpoint.resume);
-    std::fprintf(stderr, "ldm: resumed from %s at %s step %lld\n", checkpoint.resume.c_str(),
+  if (!a.checkpoint.resume.empty()) {
+    run.resume(a.checkpoint.resume);
+    std::fprintf(stderr, "ldm: resumed from %s at %s step %lld\n", a.checkpoint.resume.c_str(),
                  ldm::FitRun<float>::phase_name(run.phase()), run.step());
   }
   install_signal_handlers();
   ProgressPrinter printer;
   const auto progress = [&](const ldm::Progress& p) { return printer(p) && !interrupted; };
-  if (!run.run(progress, checkpoint.every, checkpoint.path)) {
+  if (!run.run(progress, a.checkpoint.every, a.checkpoint.path)) {
     std::fprintf(stderr,
                  "\nldm: interrupted in the %s phase after step %lld; the training state is in %s\n"
                  "ldm: to go on, run the same command with --resume %s\n",
-                 ldm::FitRun<float>::phase_name(run.phase()), run.step(), checkpoint.path.c_str(),
-                 checkpoint.path.c_str());
+                 ldm::FitRun<float>::phase_name(run.phase()), run.step(), a.checkpoint.path.c_str(),
+                 a.checkpoint.path.c_str());
     return 128 + (interrupted ? interrupted : SIGINT);
   }
   const ldm::LatentDiffusion<float> model = run.model();
-  model.save(out);
-  std::fprintf(stderr, "ldm: wrote %s (%zu parameters) in %.1f s\n", out.c_str(), ldm::param_count(model.options),
+  model.save(a.out);
+  std::fprintf(stderr, "ldm: wrote %s (%zu parameters) in %.1f s\n", a.out.c_str(), ldm::param_count(model.options),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return 0;
 }
 
+// ldm sample.
+struct SampleArgs {
+  std::string model, out, sampler = "ddim", label;
+  long long n = 0, per_class = 0;
+  ldm::SampleOptions options;
+  bool no_postprocess = false, no_clip = false;
+  std::uint64_t seed = 0;
+};
+
+CLI::App* add_sample(CLI::App& app, SampleArgs& a) {
+  auto* sample = app.add_subcommand("sample", "draw new rows from a trained model");
+  sample->add_option("--model", a.model, "a model written by ldm train")->required()->check(CLI::ExistingFile);
+  auto* n_option = sample->add_option("-n", a.n, "how many rows");
+  auto* per_class_option =
+      sample->add_option("--per-class", a.per_class, "this many rows of every class (conditional models)")
+          ->check(CLI::PositiveNumber)
+          ->excludes(n_option);
+  sample->add_option("--label", a.label, "the class of the rows (conditional models)")->excludes(per_class_option);
+  sample
+      ->add_option(
+          "--guidance", a.options.guidance,
+          "classifier-free guidance scale w with --label or --per-class (0 = unconditional, 1 = plain conditional)")
+      ->capture_default_str();
+  sample->add_option("--sampler", a.sampler, ldm::enum_name_list<ldm::SamplerKind>())
+      ->capture_default_str()
+      ->check(CLI::IsMember(names_of<ldm::SamplerKind>()));
+  sample->add_option("--steps", a.options.sampler.num_steps, "steps of ddim and dpm++2m")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sample->add_option("--eta", a.options.sampler.eta, "ddim noise (0 = deterministic)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sample->add_option("--seed", a.seed)->capture_default_str();
+  sample->add_option("--out", a.out, "the CSV file to write")->required();
+  sample->add_flag("--no-postprocess", a.no_postprocess,
+                   "keep raw values (no rounding or clipping to the data's range)");
+  sample->add_flag("--no-clip", a.no_clip, "do not clip the predicted x0 to the training latents' range");
+  return sample;
+}
+
 // n rows (of class `label` when given), or per_class rows of every class; with a label or per
 // class the output starts with a `label` column.
-void run_sample(const std::string& model_path, long long n, long long per_class, const std::string& label,
-                const std::string& out, std::uint64_t seed, ldm::SampleOptions options) {
-  if (per_class == 0 && n < 1)
-    throw std::invalid_argument("-n must be at least 1, got " + std::to_string(n) + " (or give --per-class N)");
-  const auto model = ldm::LatentDiffusion<float>::load(model_path);
-  const ldm::Key key = ldm::make_key(seed);
-  if (per_class > 0) {
-    const ldm::Matrix<float> rows = model.sample_per_class(per_class, options, key).values;
+void run_sample(SampleArgs a) {
+  a.options.sampler.kind = ldm::enum_from_name<ldm::SamplerKind>(a.sampler, "--sampler");
+  a.options.postprocess = !a.no_postprocess;
+  a.options.clip_to_latent_range = !a.no_clip;
+  if (a.per_class == 0 && a.n < 1)
+    throw std::invalid_argument("-n must be at least 1, got " + std::to_string(a.n) + " (or give --per-class N)");
+  const auto model = ldm::LatentDiffusion<float>::load(a.model);
+  const ldm::Key key = ldm::make_key(a.seed);
+  if (a.per_class > 0) {
+    const ldm::Matrix<float> rows = model.sample_per_class(a.per_class, a.options, key).values;
     std::vector<std::string> labels;
     for (const std::string& name : model.class_names)
-      labels.insert(labels.end(), static_cast<std::size_t>(per_class), name);
-    write_labelled_csv(out, labels, model.columns.names, rows);
+      labels.insert(labels.end(), static_cast<std::size_t>(a.per_class), name);
+    write_labelled_csv(a.out, labels, model.columns.names, rows);
     std::fprintf(stderr, "ldm: wrote %lld rows (%zu classes x %lld) to %s\n", static_cast<long long>(rows.rows()),
-                 model.class_names.size(), per_class, out.c_str());
-  } else if (!label.empty()) {
-    const ldm::Matrix<float> rows = model.sample(n, label, options, key).values;
-    write_labelled_csv(out, std::vector<std::string>(static_cast<std::size_t>(n), label), model.columns.names, rows);
-    std::fprintf(stderr, "ldm: wrote %lld rows of class '%s' to %s\n", n, label.c_str(), out.c_str());
+                 model.class_names.size(), a.per_class, a.out.c_str());
+  } else if (!a.label.empty()) {
+    const ldm::Matrix<float> rows = model.sample(a.n, a.label, a.options, key).values;
+    write_labelled_csv(a.out, std::vector<std::string>(static_cast<std::size_t>(a.n), a.label), model.columns.names,
+                       rows);
+    std::fprintf(stderr, "ldm: wrote %lld rows of class '%s' to %s\n", a.n, a.label.c_str(), a.out.c_str());
   } else {
-    const ldm::Matrix<float> rows = model.sample(n, options, key).values;
-    ldm::write_csv(out, model.columns.names, rows);
-    std::fprintf(stderr, "ldm: wrote %lld rows to %s\n", n, out.c_str());
+    const ldm::Matrix<float> rows = model.sample(a.n, a.options, key).values;
+    ldm::write_csv(a.out, model.columns.names, rows);
+    std::fprintf(stderr, "ldm: wrote %lld rows to %s\n", a.n, a.out.c_str());
   }
 }
 
-void run_eval(const std::string& real_path, const std::string& synth_path, const std::string& train_path,
-              const std::vector<std::string>& drop, bool json, bool c2st, std::uint64_t seed) {
-  std::vector<std::string> paths{real_path, synth_path};
-  if (!train_path.empty()) paths.push_back(train_path);
-  const std::vector<ldm::CsvTable> tables = read_tables(paths, drop);
+// ldm eval.
+struct EvalArgs {
+  std::string real, synth, train;
+  std::vector<std::string> drop;
+  bool json = false, no_c2st = false;
+  std::uint64_t seed = 0;  // of the C2ST classifier; no option sets it
+};
+
+CLI::App* add_eval(CLI::App& app, EvalArgs& a) {
+  auto* eval = app.add_subcommand("eval", "compare synthetic rows with real held-out rows");
+  eval->add_option("--real", a.real, "real held-out rows (CSV)")->required()->check(CLI::ExistingFile);
+  eval->add_option("--synth", a.synth, "synthetic rows (CSV, same columns)")->required()->check(CLI::ExistingFile);
+  eval->add_option("--train", a.train, "the training rows: standardise with them and check memorisation")
+      ->check(CLI::ExistingFile);
+  eval->add_option("--drop-column", a.drop, "a column to leave out (repeatable)");
+  eval->add_flag("--json", a.json, "print JSON instead of a table");
+  eval->add_flag("--no-c2st", a.no_c2st, "skip the classifier two-sample test (the slow one)");
+  return eval;
+}
+
+void run_eval(const EvalArgs& a) {
+  std::vector<std::string> paths{a.real, a.synth};
+  if (!a.train.empty()) paths.push_back(a.train);
+  const std::vector<ldm::CsvTable> tables = read_tables(paths, a.drop);
   const ldm::CsvTable& real = tables[0];
   const ldm::CsvTable& synth = tables[1];
   if (synth.columns != real.columns)
-    throw std::invalid_argument("the columns of " + synth_path + " (" + std::to_string(synth.columns.size()) +
-                                ") differ from those of " + real_path + " (" + std::to_string(real.columns.size()) +
+    throw std::invalid_argument("the columns of " + a.synth + " (" + std::to_string(synth.columns.size()) +
+                                ") differ from those of " + a.real + " (" + std::to_string(real.columns.size()) +
                                 "): the same names in the same order are needed");
-  ldm::EvaluateOptions options{.reference_is_train = !train_path.empty(), .c2st = c2st, .key = ldm::make_key(seed)};
-  if (!train_path.empty() && tables[2].columns != real.columns)
-    throw std::invalid_argument("the columns of " + train_path + " differ from those of " + real_path);
+  ldm::EvaluateOptions options{
+      .reference_is_train = !a.train.empty(), .c2st = !a.no_c2st, .key = ldm::make_key(a.seed)};
+  if (!a.train.empty() && tables[2].columns != real.columns)
+    throw std::invalid_argument("the columns of " + a.train + " differ from those of " + a.real);
   const ldm::QualityReport r =
-      ldm::evaluate(train_path.empty() ? real.values : tables[2].values, real.values, synth.values, options);
+      ldm::evaluate(a.train.empty() ? real.values : tables[2].values, real.values, synth.values, options);
   nlohmann::ordered_json j;
   j["rows_real"] = real.rows();
   j["rows_synth"] = synth.rows();
@@ -279,7 +359,7 @@ void run_eval(const std::string& real_path, const std::string& synth_path, const
     j["nn_share_ideal"] = *r.ideal_share;
     j["exact_copies"] = *r.exact_copies;
   }
-  if (json) {
+  if (a.json) {
     std::cout << j.dump(2) << "\n";
     return;
   }
@@ -304,90 +384,12 @@ int main(int argc, char** argv) {
   app.fallthrough();  // --threads may come before or after the subcommand
   int threads = 0;
   app.add_option("--threads", threads, "threads to use (0 = one per core)")->check(CLI::NonNegativeNumber);
-
-  ldm::FitOptions fit;
-  std::string data, model_out;
-  std::vector<std::string> drop;
-  std::uint64_t seed = 0;
-  int batch_size = 0;
-  double lr = 0;
-  auto* train = app.add_subcommand("train", "train a model on a CSV file (a header line of column names)");
-  train->add_option("--data", data, "the training rows")->required()->check(CLI::ExistingFile);
-  train->add_option("--drop-column", drop, "a column to leave out (repeatable), e.g. a label");
-  std::string label_column;
-  train->add_option("--label-column", label_column,
-                    "train a conditional model on this column's classes (integers or strings; not a feature)");
-  train->add_option("--out", model_out, "the model file to write (.safetensors)")->required();
-  train->add_option("--seed", seed, "seed of every random choice")->capture_default_str();
-  train->add_option("--latent-size", fit.model.latent_size)->capture_default_str()->check(CLI::PositiveNumber);
-  train->add_option("--hidden-size", fit.model.hidden_size, "even")->capture_default_str()->check(CLI::PositiveNumber);
-  train->add_option("--num-layers", fit.model.num_layers)->capture_default_str()->check(CLI::NonNegativeNumber);
-  train->add_option("--num-steps", fit.model.num_steps, "diffusion timesteps")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  train->add_option("--vae-steps", fit.vae.steps, "VAE optimizer steps")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  train->add_option("--denoiser-steps", fit.denoiser.steps, "denoiser optimizer steps")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  train->add_option("--batch-size", batch_size, "batch size of both phases (default 128 VAE, 256 denoiser)")
-      ->check(CLI::PositiveNumber);
-  train->add_option("--lr", lr, "learning rate of both phases (default 1e-3)")->check(CLI::PositiveNumber);
-  CheckpointOptions checkpoint;
-  train->add_option("--checkpoint", checkpoint.path, "training state file (default: OUT.checkpoint.safetensors)");
-  train
-      ->add_option("--checkpoint-every", checkpoint.every,
-                   "save the training state every N steps (0: only on SIGINT/SIGTERM)")
-      ->check(CLI::NonNegativeNumber);
-  train->add_option("--resume", checkpoint.resume, "continue a run from its training state file")
-      ->check(CLI::ExistingFile);
-
-  std::string model_in, sample_out, sampler = "ddim", label;
-  long long n = 0, per_class = 0;
-  ldm::SampleOptions sample;
-  bool no_postprocess = false, no_clip = false;
-  std::uint64_t sample_seed = 0;
-  auto* sample_cmd = app.add_subcommand("sample", "draw new rows from a trained model");
-  sample_cmd->add_option("--model", model_in, "a model written by ldm train")->required()->check(CLI::ExistingFile);
-  auto* n_option = sample_cmd->add_option("-n", n, "how many rows");
-  auto* per_class_option =
-      sample_cmd->add_option("--per-class", per_class, "this many rows of every class (conditional models)")
-          ->check(CLI::PositiveNumber)
-          ->excludes(n_option);
-  sample_cmd->add_option("--label", label, "the class of the rows (conditional models)")->excludes(per_class_option);
-  sample_cmd
-      ->add_option(
-          "--guidance", sample.guidance,
-          "classifier-free guidance scale w with --label or --per-class (0 = unconditional, 1 = plain conditional)")
-      ->capture_default_str();
-  sample_cmd->add_option("--sampler", sampler, "ddpm, ddim or dpm++2m")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"ddpm", "ddim", "dpm++2m"}));
-  sample_cmd->add_option("--steps", sample.sampler.num_steps, "steps of ddim and dpm++2m")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  sample_cmd->add_option("--eta", sample.sampler.eta, "ddim noise (0 = deterministic)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  sample_cmd->add_option("--seed", sample_seed)->capture_default_str();
-  sample_cmd->add_option("--out", sample_out, "the CSV file to write")->required();
-  sample_cmd->add_flag("--no-postprocess", no_postprocess,
-                       "keep raw values (no rounding or clipping to the data's range)");
-  sample_cmd->add_flag("--no-clip", no_clip, "do not clip the predicted x0 to the training latents' range");
-
-  std::string real, synth, train_rows;
-  std::vector<std::string> eval_drop;
-  bool json = false, no_c2st = false;
-  auto* eval = app.add_subcommand("eval", "compare synthetic rows with real held-out rows");
-  eval->add_option("--real", real, "real held-out rows (CSV)")->required()->check(CLI::ExistingFile);
-  eval->add_option("--synth", synth, "synthetic rows (CSV, same columns)")->required()->check(CLI::ExistingFile);
-  eval->add_option("--train", train_rows, "the training rows: standardise with them and check memorisation")
-      ->check(CLI::ExistingFile);
-  eval->add_option("--drop-column", eval_drop, "a column to leave out (repeatable)");
-  eval->add_flag("--json", json, "print JSON instead of a table");
-  eval->add_flag("--no-c2st", no_c2st, "skip the classifier two-sample test (the slow one)");
-
+  TrainArgs train_args;
+  SampleArgs sample_args;
+  EvalArgs eval_args;
+  const CLI::App* train = add_train(app, train_args);
+  const CLI::App* sample = add_sample(app, sample_args);
+  add_eval(app, eval_args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -395,19 +397,11 @@ int main(int argc, char** argv) {
   }
   try {
     ldm::set_num_threads(threads);
-    if (*train) {
-      if (batch_size > 0) fit.vae.batch_size = fit.denoiser.batch_size = batch_size;
-      if (lr > 0) fit.vae.lr = fit.denoiser.lr = lr;
-      if (checkpoint.path.empty()) checkpoint.path = model_out + ".checkpoint.safetensors";
-      return run_train(data, drop, label_column, model_out, seed, fit, checkpoint);
-    } else if (*sample_cmd) {
-      sample.sampler.kind = sampler_kind(sampler);
-      sample.postprocess = !no_postprocess;
-      sample.clip_to_latent_range = !no_clip;
-      run_sample(model_in, n, per_class, label, sample_out, sample_seed, sample);
-    } else {
-      run_eval(real, synth, train_rows, eval_drop, json, !no_c2st, seed);
-    }
+    if (*train) return run_train(train_args);
+    if (*sample)
+      run_sample(sample_args);
+    else
+      run_eval(eval_args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ldm: error: %s\n", e.what());
     return 1;

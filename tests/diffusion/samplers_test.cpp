@@ -1,12 +1,6 @@
-// Eigen reports heap allocations while g_is_malloc_allowed is false through eigen_assert; make
-// that an exception (also in Release, where eigen_assert is normally compiled out) so a test
+// Eigen's allocation guard (a forbidden Eigen heap allocation throws, in Release too), so a test
 // can prove the sampling loop allocates nothing.
-#define EIGEN_RUNTIME_NO_MALLOC
-#include <stdexcept>
-#define eigen_assert(x)                                           \
-  do {                                                            \
-    if (!(x)) throw std::logic_error("eigen_assert failed: " #x); \
-  } while (false)
+#include "support/no_malloc.hpp"
 
 #include <ldm/diffusion/samplers.hpp>
 
@@ -16,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -602,20 +597,18 @@ TEST_CASE("the sampling loop does not allocate", "[samplers]") {
   const auto x_T = ldm::normal<float>(ldm::make_key(8), 32, 4).values;
   oracle.m = {0.1, 0.2, 0.3, 0.4};
   oracle.s = {1.0, 0.5, 2.0, 0.7};
-  struct Restore {
-    ~Restore() { Eigen::internal::set_is_malloc_allowed(true); }
-  } restore;
+  ldm_test::NoMalloc no_malloc(false);  // allowed again at the end, whatever happens
   int steps = 0;
   // After the first step every buffer, the oracle's included, has its size: forbid Eigen heap
-  // allocations from then on (an allocation throws through eigen_assert, defined above).
+  // allocations from then on (an allocation throws std::logic_error, see support/no_malloc.hpp).
   const ldm::StepCallback<float> forbid = [&](int, int, int, const ldm::Matrix<float>&) {
     ++steps;
-    Eigen::internal::set_is_malloc_allowed(false);
+    no_malloc.forbid();
   };
   // Check the guard itself: an allocation is caught.
-  Eigen::internal::set_is_malloc_allowed(false);
+  no_malloc.forbid();
   REQUIRE_THROWS_AS(ldm::Matrix<float>(5, 5), std::logic_error);
-  Eigen::internal::set_is_malloc_allowed(true);
+  no_malloc.allow();
   for (auto kind : {ldm::SamplerKind::ddpm, ldm::SamplerKind::ddim, ldm::SamplerKind::dpmpp_2m}) {
     INFO("kind " << static_cast<int>(kind));
     steps = 0;
@@ -623,7 +616,7 @@ TEST_CASE("the sampling loop does not allocate", "[samplers]") {
         .kind = kind, .num_steps = 20, .eta = 0.5, .prediction = ldm::Prediction::v, .clip_x0 = 2.0};
     ldm::Draw<float> out;
     REQUIRE_NOTHROW(out = ldm::sample(oracle, sched, x_T, ldm::make_key(9), o, forbid));
-    Eigen::internal::set_is_malloc_allowed(true);
+    no_malloc.allow();
     CHECK(steps == (kind == ldm::SamplerKind::ddpm ? 100 : 20));
     CHECK(out.values.allFinite());
   }

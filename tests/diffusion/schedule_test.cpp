@@ -24,9 +24,9 @@ Reference reference_schedule(const ldm::ScheduleOptions& o) {
   for (int i = 0; i < T; ++i) {
     const long double frac = T == 1 ? 0.0L : static_cast<long double>(i) / (T - 1);
     long double beta = 0;
-    if (o.kind == ldm::BetaSchedule::linear) {
+    if (o.beta_schedule == ldm::BetaSchedule::linear) {
       beta = o.beta_start + (static_cast<long double>(o.beta_end) - o.beta_start) * frac;
-    } else if (o.kind == ldm::BetaSchedule::scaled_linear) {
+    } else if (o.beta_schedule == ldm::BetaSchedule::scaled_linear) {
       const long double a = std::sqrt(static_cast<long double>(o.beta_start));
       const long double b = std::sqrt(static_cast<long double>(o.beta_end));
       beta = (a + (b - a) * frac) * (a + (b - a) * frac);
@@ -111,7 +111,7 @@ TEST_CASE("linear default hits the known end points", "[schedule]") {
 
 TEST_CASE("scaled_linear schedule is the square of a linspace of square roots", "[schedule]") {
   const ldm::ScheduleOptions o{
-      .num_steps = 1000, .beta_start = 0.00085, .beta_end = 0.012, .kind = ldm::BetaSchedule::scaled_linear};
+      .num_steps = 1000, .beta_start = 0.00085, .beta_end = 0.012, .beta_schedule = ldm::BetaSchedule::scaled_linear};
   check_against_reference<double>(o, 1e-12);
   check_against_reference<float>(o, 2e-6);
   const auto s = ldm::make_schedule<double>(o);
@@ -121,14 +121,14 @@ TEST_CASE("scaled_linear schedule is the square of a linspace of square roots", 
   const double mid = (std::sqrt(0.00085) + std::sqrt(0.012)) / 2;
   const auto linear = ldm::make_schedule<double>({.num_steps = 3, .beta_start = 0.00085, .beta_end = 0.012});
   const auto scaled = ldm::make_schedule<double>(
-      {.num_steps = 3, .beta_start = 0.00085, .beta_end = 0.012, .kind = ldm::BetaSchedule::scaled_linear});
+      {.num_steps = 3, .beta_start = 0.00085, .beta_end = 0.012, .beta_schedule = ldm::BetaSchedule::scaled_linear});
   REQUIRE(scaled.betas(1) == Approx(mid * mid).epsilon(1e-14));
   REQUIRE(scaled.betas(1) < linear.betas(1));
   check_monotone(s);
 }
 
 TEST_CASE("cosine schedule follows Nichol & Dhariwal with beta capped at 0.999", "[schedule]") {
-  const ldm::ScheduleOptions o{.num_steps = 1000, .kind = ldm::BetaSchedule::cosine};
+  const ldm::ScheduleOptions o{.num_steps = 1000, .beta_schedule = ldm::BetaSchedule::cosine};
   check_against_reference<double>(o, 1e-12);
   check_against_reference<float>(o, 2e-6);
   const auto s = ldm::make_schedule<double>(o);
@@ -140,7 +140,7 @@ TEST_CASE("cosine schedule follows Nichol & Dhariwal with beta capped at 0.999",
   check_monotone(s);
   // beta_start and beta_end are ignored: out-of-range values do not matter.
   const auto same = ldm::make_schedule<double>(
-      {.num_steps = 1000, .beta_start = -5, .beta_end = 7, .kind = ldm::BetaSchedule::cosine});
+      {.num_steps = 1000, .beta_start = -5, .beta_end = 7, .beta_schedule = ldm::BetaSchedule::cosine});
   REQUIRE(same.betas == s.betas);
 }
 
@@ -167,11 +167,12 @@ TEST_CASE("make_schedule rejects bad options", "[schedule]") {
   REQUIRE_THROWS_WITH(make_schedule<float>({.beta_start = 0.02, .beta_end = 1e-4}),
                       Contains("beta_start must be <= beta_end") && Contains("0.02") && Contains("0.0001"));
   REQUIRE_THROWS_WITH(
-      make_schedule<float>({.beta_start = 0.5, .beta_end = 1.2, .kind = ldm::BetaSchedule::scaled_linear}),
+      make_schedule<float>({.beta_start = 0.5, .beta_end = 1.2, .beta_schedule = ldm::BetaSchedule::scaled_linear}),
       Contains("beta_end"));
-  REQUIRE_THROWS_WITH(make_schedule<float>({.kind = static_cast<ldm::BetaSchedule>(7)}),
-                      Contains("kind") && Contains("got 7"));
-  REQUIRE_THROWS_AS(make_schedule<double>({.num_steps = 0, .kind = ldm::BetaSchedule::cosine}), std::invalid_argument);
+  REQUIRE_THROWS_WITH(make_schedule<float>({.beta_schedule = static_cast<ldm::BetaSchedule>(7)}),
+                      Contains("beta_schedule") && Contains("got 7"));
+  REQUIRE_THROWS_AS(make_schedule<double>({.num_steps = 0, .beta_schedule = ldm::BetaSchedule::cosine}),
+                    std::invalid_argument);
 }
 
 TEMPLATE_TEST_CASE("add_noise and velocity match a hand computation", "[schedule]", float, double) {

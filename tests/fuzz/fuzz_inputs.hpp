@@ -5,10 +5,14 @@
 // report, a leak, a timeout.
 #pragma once
 
-#include <ldm/data/csv.hpp>
+#include <ldm/data/columns.hpp>
+#include <ldm/data/csv_reader.hpp>
+#include <ldm/data/table_reader.hpp>
+#include <ldm/data/table_writer.hpp>
 #include <ldm/io/safetensors.hpp>
 #include <ldm/pipeline/latent_diffusion.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -124,6 +128,53 @@ inline CheckpointResult checkpoint_input(std::string_view input) {
     if (!model.class_names.empty()) (void)model.sample(2, model.class_names.front(), options, ldm::make_key(1));
   });
   return result;
+}
+
+// The first byte picks the table options: 1 and 2 the delimiter (, ; tab space), 4 na_values
+// {"?"} instead of the default, 8 column "a" declared categorical, 16 column "b" dropped, 32
+// small limits (4 categories, 64-byte lines, 8 columns, 1 KiB), 64 column "c" declared numeric.
+// The rest is the text, read by parse_table; a table it reads must fit its schema, and written
+// (write_table) and read again against its schema (read_table) must come back the same, cell for
+// cell. True if read.
+inline bool table_input(std::string_view input) {
+  if (input.empty()) return false;
+  const auto flags = static_cast<unsigned char>(input[0]);
+  ldm::TableOptions options;
+  constexpr char delimiters[] = {',', ';', '\t', ' '};
+  options.delimiter = delimiters[flags & 3];
+  if (flags & 4) options.na_values = {"?"};
+  if (flags & 8) options.categorical = {"a"};
+  if (flags & 16) options.drop = {"b"};
+  if (flags & 32) {
+    options.max_categories = 4;
+    options.max_line_bytes = 64;
+    options.max_columns = 8;
+    options.max_file_bytes = 1024;
+  }
+  if (flags & 64) options.numeric = {"c"};
+  ldm::TableRead read;
+  if (!library_accepts([&] { read = ldm::parse_table(input.substr(1), "fuzz", options); })) return false;
+  const ldm::Table& table = read.table;
+  if (table.rows() <= 0 || table.cols() != static_cast<Eigen::Index>(table.schema.size())) std::abort();
+  if (!library_accepts([&] { ldm::validate(table); })) std::abort();
+
+  static const std::string path = std::string(::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp") +
+                                  "/ldm_table_fuzz_" + std::to_string(::getpid()) + ".csv";
+  ldm::write_table(path, table, options.delimiter);
+  ldm::TableOptions again;  // the same syntax, no limits but the defaults: numbers may be written longer
+  again.delimiter = options.delimiter;
+  again.na_values = options.na_values;
+  ldm::Table back;
+  const bool reread = library_accepts([&] { back = ldm::read_table(path, table.schema, again); });
+  std::remove(path.c_str());
+  if (!reread || nlohmann::json(back.schema) != nlohmann::json(table.schema) || back.rows() != table.rows())
+    std::abort();
+  for (Eigen::Index r = 0; r < table.rows(); ++r)
+    for (Eigen::Index c = 0; c < table.cols(); ++c) {
+      const double a = table.cells(r, c), b = back.cells(r, c);
+      if (std::isnan(a) ? !std::isnan(b) : a != b) std::abort();
+    }
+  return true;
 }
 
 }  // namespace ldm_fuzz

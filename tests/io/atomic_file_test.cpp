@@ -6,7 +6,7 @@
 // each system call through detail::atomic_file_fault_hook.
 #include <catch2/catch.hpp>
 
-#include <ldm/data/csv.hpp>
+#include <ldm/data/csv_writer.hpp>
 #include <ldm/io/atomic_file.hpp>
 #include <ldm/io/safetensors.hpp>
 #include <ldm/pipeline/latent_diffusion.hpp>

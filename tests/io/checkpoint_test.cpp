@@ -1,42 +1,29 @@
-#include <ldm/data/standardizer.hpp>
 #include <ldm/io/checkpoint.hpp>
+#include <ldm/nn/build.hpp>
 
 #include <catch2/catch.hpp>
 
 #include "support/test_files.hpp"
+#include "support/toy_model.hpp"
 
 #include <cstring>
 
 using Catch::Matchers::Contains;
 using ldm_test::TempDir;
+using ldm_test::Toy;
 
 namespace {
 
-// A model that follows the params.hpp convention and nothing else.
+// A toy model [out, in] whose values start at start and differ from entry to entry.
 template <class S>
-struct Toy {
-  ldm::Matrix<S> weight;  // [out, in]
-  ldm::Vector<S> bias;    // [out]
-  Toy(Eigen::Index in, Eigen::Index out, S start)
-      : weight(ldm::Matrix<S>::NullaryExpr(out, in,
-                                           [&](Eigen::Index r, Eigen::Index c) {
-                                             return start + S(0.1) * static_cast<S>(r) - S(0.37) * static_cast<S>(c);
-                                           })),
-        bias(ldm::Vector<S>::LinSpaced(out, start, start + S(1))) {}
-  template <class F, class... Ms>
-  static void visit_each(F&& f, Ms&... m) {
-    f(std::string("layer.weight"), m.weight...);
-    f(std::string("layer.bias"), m.bias...);
-  }
-  template <class F>
-  void visit(F&& f) {
-    visit_each(f, *this);
-  }
-  template <class F>
-  void visit(F&& f) const {
-    visit_each(f, *this);
-  }
-};
+Toy<S> toy(Eigen::Index in, Eigen::Index out, S start) {
+  Toy<S> m(out, in);
+  m.weight = ldm::Matrix<S>::NullaryExpr(out, in, [&](Eigen::Index r, Eigen::Index c) {
+    return start + S(0.1) * static_cast<S>(r) - S(0.37) * static_cast<S>(c);
+  });
+  m.bias = ldm::Vector<S>::LinSpaced(out, start, start + S(1));
+  return m;
+}
 
 // Every parameter's shape and bytes, to check that a model is (un)changed bit for bit.
 template <class Model>
@@ -62,18 +49,18 @@ template <class S>
 void check_toy_round_trip() {
   TempDir dir(std::string("toy_round_trip_") + ldm::dtype_name<S>());
   const std::string path = dir.file("toy.safetensors");
-  const Toy<S> enc(5, 3, S(0.5)), dec(3, 5, S(-2)), den(3, 3, S(1) / S(3));
+  const Toy<S> enc = toy(5, 3, S(0.5)), dec = toy(3, 5, S(-2)), den = toy(3, 3, S(1) / S(3));
   ldm::save_models(path, enc, dec, den, {{"note", "toy"}},
                    {{"golden.x", ldm::to_tensor(ldm::Matrix<S>::Constant(2, 5, S(7)))}});
 
   const ldm::SafetensorsData file = ldm::read_safetensors(path);
   REQUIRE(file.metadata == ldm::MetadataMap{{"ldm_format_version", "1"}, {"note", "toy"}});
-  REQUIRE(file.at("encoder.layer.weight").dtype == ldm::dtype_name<S>());
-  REQUIRE(file.at("encoder.layer.weight").shape == std::vector<std::int64_t>{3, 5});
-  REQUIRE(file.at("decoder.layer.bias").shape == std::vector<std::int64_t>{5});
+  REQUIRE(file.at("encoder.toy.weight").dtype == ldm::dtype_name<S>());
+  REQUIRE(file.at("encoder.toy.weight").shape == std::vector<std::int64_t>{3, 5});
+  REQUIRE(file.at("decoder.toy.bias").shape == std::vector<std::int64_t>{5});
   REQUIRE(file.tensors.size() == 7);
 
-  Toy<S> enc2(5, 3, S(9)), dec2(3, 5, S(9)), den2(3, 3, S(9));
+  Toy<S> enc2 = toy(5, 3, S(9)), dec2 = toy(3, 5, S(9)), den2 = toy(3, 3, S(9));
   const ldm::SafetensorsData data = ldm::load_models(path, enc2, dec2, den2);
   REQUIRE(snapshot(enc2) == snapshot(enc));
   REQUIRE(snapshot(dec2) == snapshot(dec));
@@ -92,9 +79,9 @@ TEST_CASE("save_models then load_models is bit-exact (toy models, float and doub
 TEST_CASE("load_models rejects a bad checkpoint and leaves every model unchanged", "[io]") {
   TempDir dir("io_rejects");
   const std::string good = dir.file("good.safetensors");
-  ldm::save_models(good, Toy<float>(4, 3, 1.0f), Toy<float>(3, 4, 2.0f), Toy<float>(3, 3, 3.0f));
+  ldm::save_models(good, toy(4, 3, 1.0f), toy(3, 4, 2.0f), toy(3, 3, 3.0f));
 
-  Toy<float> enc(4, 3, -1.0f), dec(3, 4, -2.0f), den(3, 3, -3.0f);
+  Toy<float> enc = toy(4, 3, -1.0f), dec = toy(3, 4, -2.0f), den = toy(3, 3, -3.0f);
   const auto before = std::make_tuple(snapshot(enc), snapshot(dec), snapshot(den));
   const auto rejects = [&](const std::string& path, const std::string& tensor, const std::string& reason) {
     INFO("expecting: " << reason);
@@ -109,28 +96,27 @@ TEST_CASE("load_models rejects a bad checkpoint and leaves every model unchanged
     REQUIRE(std::make_tuple(snapshot(enc), snapshot(dec), snapshot(den)) == before);
   };
 
-  rejects(
-      edited_copy(dir, good, "missing.safetensors", [](ldm::TensorMap& t, auto&) { t.erase("decoder.layer.bias"); }),
-      "decoder.layer.bias", "missing: the model has this parameter, shape [4]");
+  rejects(edited_copy(dir, good, "missing.safetensors", [](ldm::TensorMap& t, auto&) { t.erase("decoder.toy.bias"); }),
+          "decoder.toy.bias", "missing: the model has this parameter, shape [4]");
   rejects(edited_copy(dir, good, "extra.safetensors",
-                      [](ldm::TensorMap& t, auto&) { t["encoder.layer2.weight"] = t["encoder.layer.weight"]; }),
+                      [](ldm::TensorMap& t, auto&) { t["encoder.layer2.weight"] = t["encoder.toy.weight"]; }),
           "encoder.layer2.weight", "the model has no parameter 'layer2.weight'");
   // The denoiser comes last: the encoder and decoder are valid and must still stay untouched.
   rejects(edited_copy(dir, good, "shape.safetensors",
                       [](ldm::TensorMap& t, auto&) {
-                        t["denoiser.layer.weight"] = ldm::to_tensor(ldm::Matrix<float>::Zero(3, 4));
+                        t["denoiser.toy.weight"] = ldm::to_tensor(ldm::Matrix<float>::Zero(3, 4));
                       }),
-          "denoiser.layer.weight", "shape [3, 4] differs from the model's [3, 3]");
+          "denoiser.toy.weight", "shape [3, 4] differs from the model's [3, 3]");
   rejects(edited_copy(dir, good, "rank.safetensors",
                       [](ldm::TensorMap& t, auto&) {
-                        t["denoiser.layer.bias"] = ldm::to_tensor(ldm::Matrix<float>::Zero(3, 1));
+                        t["denoiser.toy.bias"] = ldm::to_tensor(ldm::Matrix<float>::Zero(3, 1));
                       }),
-          "denoiser.layer.bias", "shape [3, 1] differs from the model's [3]");
+          "denoiser.toy.bias", "shape [3, 1] differs from the model's [3]");
   rejects(edited_copy(dir, good, "dtype.safetensors",
                       [](ldm::TensorMap& t, auto&) {
-                        t["denoiser.layer.bias"] = ldm::to_tensor(std::vector<std::int64_t>{1, 2, 3});
+                        t["denoiser.toy.bias"] = ldm::to_tensor(std::vector<std::int64_t>{1, 2, 3});
                       }),
-          "denoiser.layer.bias", "dtype I64 is not a floating-point type");
+          "denoiser.toy.bias", "dtype I64 is not a floating-point type");
   rejects(
       edited_copy(dir, good, "version.safetensors", [](auto&, ldm::MetadataMap& m) { m["ldm_format_version"] = "2"; }),
       "", "ldm_format_version is 2; this build reads versions 1 to 1");
@@ -145,7 +131,7 @@ TEST_CASE("load_models rejects a bad checkpoint and leaves every model unchanged
   const std::string truncated = dir.file("truncated.safetensors");
   const std::string bytes = ldm_test::read_bytes(good);
   ldm_test::write_bytes(truncated, bytes.substr(0, bytes.size() - 1));
-  rejects(truncated, "encoder.layer.weight", "but the file holds");  // the last tensor in the file
+  rejects(truncated, "encoder.toy.weight", "but the file holds");  // the last tensor in the file
 
   // Other prefixes are the caller's: they never make a load fail.
   const std::string extras = edited_copy(dir, good, "extras.safetensors", [](ldm::TensorMap& t, auto&) {
@@ -169,46 +155,20 @@ TEST_CASE("load_models reads F16, BF16 and F64 checkpoints into float models", "
     return t;
   };
   ldm::TensorMap tensors;
-  tensors["encoder.layer.weight"] = half({0x3c00, 0xc000}, "F16", {1, 2});  // 1, -2
-  tensors["encoder.layer.bias"] = half({0x3f00}, "BF16", {1});              // 0.5
-  tensors["decoder.layer.weight"] = ldm::to_tensor((ldm::Matrix<double>(1, 1) << 0.1).finished());
-  tensors["decoder.layer.bias"] = ldm::to_tensor(ldm::Vector<double>::Constant(1, -0.25));
-  tensors["denoiser.layer.weight"] = ldm::to_tensor(ldm::Matrix<float>::Constant(1, 1, 3.0f));
-  tensors["denoiser.layer.bias"] = ldm::to_tensor(ldm::Vector<float>::Constant(1, 4.0f));
+  tensors["encoder.toy.weight"] = half({0x3c00, 0xc000}, "F16", {1, 2});  // 1, -2
+  tensors["encoder.toy.bias"] = half({0x3f00}, "BF16", {1});              // 0.5
+  tensors["decoder.toy.weight"] = ldm::to_tensor((ldm::Matrix<double>(1, 1) << 0.1).finished());
+  tensors["decoder.toy.bias"] = ldm::to_tensor(ldm::Vector<double>::Constant(1, -0.25));
+  tensors["denoiser.toy.weight"] = ldm::to_tensor(ldm::Matrix<float>::Constant(1, 1, 3.0f));
+  tensors["denoiser.toy.bias"] = ldm::to_tensor(ldm::Vector<float>::Constant(1, 4.0f));
   ldm::write_safetensors(path, tensors);
-  Toy<float> enc(2, 1, 0.0f), dec(1, 1, 0.0f), den(1, 1, 0.0f);
+  Toy<float> enc = toy(2, 1, 0.0f), dec = toy(1, 1, 0.0f), den = toy(1, 1, 0.0f);
   ldm::load_models(path, enc, dec, den);
   REQUIRE(enc.weight == (ldm::Matrix<float>(1, 2) << 1.0f, -2.0f).finished());
   REQUIRE(enc.bias(0) == 0.5f);
   REQUIRE(dec.weight(0, 0) == 0.1f);  // F64 0.1 rounds to the nearest float
   REQUIRE(dec.bias(0) == -0.25f);
   REQUIRE(den.weight(0, 0) == 3.0f);
-}
-
-TEST_CASE("add_tensors, save_checkpoint and assign_tensors store a Standardizer", "[io]") {
-  TempDir dir("io_standardizer");
-  const std::string path = dir.file("s.safetensors");
-  ldm::Standardizer<double> s;
-  s.fit((ldm::Matrix<double>(3, 2) << 1, 5, 2, 5, 4, 5).finished());
-  ldm::TensorMap tensors;
-  ldm::add_tensors(tensors, "standardizer.", s);
-  REQUIRE_THROWS_WITH(ldm::add_tensors(tensors, "standardizer.", s),
-                      Contains("'standardizer.mean' is already in the set"));
-  ldm::save_checkpoint(path, tensors, {{"columns", "a,b"}});
-  const ldm::SafetensorsData data = ldm::read_safetensors(path);
-  REQUIRE(data.metadata.at("ldm_format_version") == "1");
-
-  ldm::Standardizer<double> loaded;
-  REQUIRE_THROWS_WITH(ldm::assign_tensors(data, "standardizer.", loaded),
-                      Contains("'standardizer.mean'") && Contains("shape [2] differs from the model's [0]"));
-  REQUIRE_FALSE(loaded.fitted());
-  ldm::assign_tensors(data, "standardizer.", loaded, ldm::ShapePolicy::from_file);
-  REQUIRE(loaded.mean == s.mean);
-  REQUIRE(loaded.scale == s.scale);
-  ldm::Standardizer<float> as_float;
-  ldm::assign_tensors(data, "standardizer.", as_float, ldm::ShapePolicy::from_file);
-  REQUIRE(as_float.mean == s.mean.cast<float>());
-  REQUIRE_THROWS_WITH(ldm::assign_tensors(data, "", loaded), Contains("prefix must not be empty"));
 }
 
 TEST_CASE("save_models with ldm's models writes their options, load_checkpoint rebuilds them", "[io]") {
@@ -307,7 +267,7 @@ TEST_CASE("options and schedule metadata read back exactly and refuse bad values
   s.num_steps = 250;
   s.beta_start = 0.1 + 0.2;  // 0.30000000000000004: needs all 17 digits
   s.beta_end = 1e-300 * 3;
-  s.kind = ldm::BetaSchedule::scaled_linear;
+  s.beta_schedule = ldm::BetaSchedule::scaled_linear;
   const ldm::MetadataMap sm = ldm::to_metadata(s);
   REQUIRE(sm.at("beta_start") == "0.30000000000000004");
   REQUIRE(sm.at("beta_schedule") == "scaled_linear");
@@ -315,9 +275,10 @@ TEST_CASE("options and schedule metadata read back exactly and refuse bad values
   REQUIRE(s2.num_steps == 250);
   REQUIRE(s2.beta_start == s.beta_start);
   REQUIRE(s2.beta_end == s.beta_end);
-  REQUIRE(s2.kind == ldm::BetaSchedule::scaled_linear);
-  REQUIRE(ldm::schedule_options_from_metadata(ldm::to_metadata(ldm::ScheduleOptions{.kind = ldm::BetaSchedule::cosine}))
-              .kind == ldm::BetaSchedule::cosine);
+  REQUIRE(s2.beta_schedule == ldm::BetaSchedule::scaled_linear);
+  REQUIRE(ldm::schedule_options_from_metadata(
+              ldm::to_metadata(ldm::ScheduleOptions{.beta_schedule = ldm::BetaSchedule::cosine}))
+              .beta_schedule == ldm::BetaSchedule::cosine);
   ldm::MetadataMap bad = sm;
   bad["beta_schedule"] = "sigmoid";
   REQUIRE_THROWS_WITH(ldm::schedule_options_from_metadata(bad), Contains("got 'sigmoid'"));
@@ -366,4 +327,28 @@ TEST_CASE("a PyTorch export loads through load_models and reproduces PyTorch's o
   };
   check(float{});
   check(double{});
+}
+
+TEST_CASE("a conditional checkpoint stores num_classes and label_embed and loads back") {
+  const ldm::Options o{
+      .input_size = 5, .latent_size = 2, .hidden_size = 8, .num_layers = 1, .num_steps = 20, .num_classes = 3};
+  const auto [e, d, n] = ldm::build<float>(o, ldm::make_key(9));
+  REQUIRE(ldm::to_metadata(o).at("num_classes") == "3");
+  REQUIRE(ldm::to_metadata(ldm::Options{.input_size = 5}).count("num_classes") == 0);  // unconditional files as before
+  const ldm_test::TempDir dir("conditional_checkpoint");
+  const std::string path = dir.file("models.safetensors");
+  ldm::save_models(path, e, d, n);
+  const ldm::Checkpoint<float> c = ldm::load_checkpoint<float>(path);
+  REQUIRE(c.options.num_classes == 3);
+  REQUIRE(c.denoiser.label_embed == n.label_embed);
+  REQUIRE(ldm::read_safetensors(path).tensors.at("denoiser.label_embed.weight").shape ==
+          std::vector<std::int64_t>{4, 8});
+  // An unconditional model cannot take a conditional file's weights.
+  auto [e0, d0, n0] = ldm::build<float>(
+      {.input_size = 5, .latent_size = 2, .hidden_size = 8, .num_layers = 1, .num_steps = 20}, ldm::make_key(0));
+  REQUIRE_THROWS_WITH(ldm::load_models(path, e0, d0, n0), Contains("label_embed.weight"));
+  ldm::MetadataMap bad = ldm::to_metadata(o);
+  bad["num_classes"] = "-4";
+  REQUIRE_THROWS_WITH(ldm::options_from_metadata(bad),
+                      Contains("num_classes must be at least 0 (0 = unconditional), got -4"));
 }

@@ -42,8 +42,8 @@ TEST_CASE("Decoder: backward matches finite differences for inputs and every par
   dec.forward(z, ws);
   Decoder<double> grad = zeros_like(dec);
   const Matrix<double> dz = dec.backward(z, ws, r, grad);
-  REQUIRE(test::max_parameter_error(dec, grad, loss) < 1e-6);
-  REQUIRE(test::relative_error(dz, test::numeric_gradient(z, loss)) < 1e-6);
+  REQUIRE(ldm_test::max_parameter_error(dec, grad, loss) < 1e-6);
+  REQUIRE(ldm_test::relative_error(dz, ldm_test::numeric_gradient(z, loss)) < 1e-6);
 }
 
 TEST_CASE("Decoder: bad input throws a message naming the problem") {

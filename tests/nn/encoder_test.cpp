@@ -54,8 +54,8 @@ TEST_CASE("Encoder: backward matches finite differences for inputs and every par
   Encoder<double> grad = zeros_like(enc);
   const Matrix<double> dx = enc.backward(x, ws, r_mu, r_lv, grad);
   std::string worst;
-  REQUIRE(test::max_parameter_error(enc, grad, loss, &worst) < 1e-6);
-  REQUIRE(test::relative_error(dx, test::numeric_gradient(x, loss)) < 1e-6);
+  REQUIRE(ldm_test::max_parameter_error(enc, grad, loss, &worst) < 1e-6);
+  REQUIRE(ldm_test::relative_error(dx, ldm_test::numeric_gradient(x, loss)) < 1e-6);
 }
 
 TEST_CASE("Encoder: bad input throws a message naming the problem") {

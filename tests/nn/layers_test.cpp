@@ -52,8 +52,8 @@ TEST_CASE("Dense backward matches finite differences") {
   d.backward_params(x, r, grad);
   Matrix<double> dx;
   d.backward_input(r, dx);
-  REQUIRE(test::max_parameter_error(d, grad, loss) < 1e-8);
-  REQUIRE(test::relative_error(dx, test::numeric_gradient(x, loss)) < 1e-8);
+  REQUIRE(ldm_test::max_parameter_error(d, grad, loss) < 1e-8);
+  REQUIRE(ldm_test::relative_error(dx, ldm_test::numeric_gradient(x, loss)) < 1e-8);
   // Backward adds: a second call doubles the gradient; backward_input_add adds dy W.
   d.backward_params(x, r, grad);
   Dense<double> once = zeros_like(d);
@@ -86,7 +86,7 @@ TEST_CASE("SiLU values and derivative") {
     return (out.array() * r.array()).sum();
   };
   silu_backward(xs, r, dx);
-  REQUIRE(test::relative_error(dx, test::numeric_gradient(xs, loss)) < 1e-8);
+  REQUIRE(ldm_test::relative_error(dx, ldm_test::numeric_gradient(xs, loss)) < 1e-8);
 }
 
 TEST_CASE("LayerNorm normalises each row like PyTorch (biased variance, eps 1e-5)") {
@@ -108,7 +108,7 @@ TEST_CASE("LayerNorm normalises each row like PyTorch (biased variance, eps 1e-5
 
 TEST_CASE("LayerNorm backward matches finite differences") {
   LayerNorm<double> ln("n", 6);
-  test::randomize(ln, make_key(9));
+  ldm_test::randomize(ln, make_key(9));
   Matrix<double> x = normal<double>(make_key(10), 5, 6).values;
   const Matrix<double> r = normal<double>(make_key(11), 5, 6).values;
   const auto loss = [&] {
@@ -122,8 +122,8 @@ TEST_CASE("LayerNorm backward matches finite differences") {
   ln.forward(x, y, m, s);
   LayerNorm<double> grad = zeros_like(ln);
   ln.backward(x, m, s, r, grad, dx);
-  REQUIRE(test::max_parameter_error(ln, grad, loss) < 1e-7);
-  REQUIRE(test::relative_error(dx, test::numeric_gradient(x, loss)) < 1e-7);
+  REQUIRE(ldm_test::max_parameter_error(ln, grad, loss) < 1e-7);
+  REQUIRE(ldm_test::relative_error(dx, ldm_test::numeric_gradient(x, loss)) < 1e-7);
 }
 
 TEST_CASE("time embedding: sin then cos of t scaled by geometric frequencies") {
@@ -189,8 +189,8 @@ TEST_CASE("Dense forward_silu and backward_input_silu match finite differences")
   Dense<double> grad = zeros_like(first);
   first.backward_params(x, da, grad);
   first.backward_input(da, dx);
-  REQUIRE(test::max_parameter_error(first, grad, loss) < 1e-8);
-  REQUIRE(test::relative_error(dx, test::numeric_gradient(x, loss)) < 1e-8);
+  REQUIRE(ldm_test::max_parameter_error(first, grad, loss) < 1e-8);
+  REQUIRE(ldm_test::relative_error(dx, ldm_test::numeric_gradient(x, loss)) < 1e-8);
   second.backward_input(r, dh);
   silu_backward_saved(sig, h, dh, da_saved);
   REQUIRE((da_saved - da).cwiseAbs().maxCoeff() < 1e-14);
@@ -207,7 +207,7 @@ TEST_CASE("Dense forward_silu and backward_input_silu match finite differences")
 
 TEST_CASE("LayerNorm backward_add adds the input gradient and the same parameter gradients") {
   LayerNorm<double> ln("n", 6);
-  test::randomize(ln, make_key(9));
+  ldm_test::randomize(ln, make_key(9));
   const Matrix<double> x = normal<double>(make_key(10), 5, 6).values;
   const Matrix<double> r = normal<double>(make_key(11), 5, 6).values;
   Matrix<double> y, dx;
@@ -228,7 +228,7 @@ TEST_CASE("LayerNorm backward_add adds the input gradient and the same parameter
 TEST_CASE("layer passes give the same bits for 1, 2 and 3 threads", "[threads]") {
   Dense<float> up("u", 64, 256, make_key(1)), down("d", 256, 64, make_key(2));
   LayerNorm<float> ln("n", 64);
-  test::randomize(ln, make_key(3));
+  ldm_test::randomize(ln, make_key(3));
   const Matrix<float> x = normal<float>(make_key(4), 1200, 64).values;  // enough rows for 3 slices
   const Matrix<float> r = normal<float>(make_key(5), 1200, 64).values;
   struct Out {

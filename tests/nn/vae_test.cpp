@@ -28,8 +28,8 @@ TEST_CASE("kl_divergence: gradient matches finite differences") {
   Matrix<double> d_mu = Matrix<double>::Zero(5, 3), d_lv = Matrix<double>::Zero(5, 3);
   kl_divergence_backward(mu, lv, 2.0, d_mu, d_lv);
   const auto loss = [&] { return 2.0 * kl_divergence(mu, lv); };
-  REQUIRE(test::relative_error(d_mu, test::numeric_gradient(mu, loss)) < 1e-8);
-  REQUIRE(test::relative_error(d_lv, test::numeric_gradient(lv, loss)) < 1e-8);
+  REQUIRE(ldm_test::relative_error(d_mu, ldm_test::numeric_gradient(mu, loss)) < 1e-8);
+  REQUIRE(ldm_test::relative_error(d_lv, ldm_test::numeric_gradient(lv, loss)) < 1e-8);
 }
 
 TEST_CASE("kl_divergence: mismatched shapes and empty batches throw") {
@@ -67,8 +67,8 @@ TEST_CASE("reparameterize: gradient with respect to mu and log_var") {
   reparameterize_into(mu, lv, key, eps, z);
   Matrix<double> d_mu = Matrix<double>::Zero(4, 3), d_lv = Matrix<double>::Zero(4, 3);
   reparameterize_backward(lv, eps, r, d_mu, d_lv);
-  REQUIRE(test::relative_error(d_mu, test::numeric_gradient(mu, loss)) < 1e-8);
-  REQUIRE(test::relative_error(d_lv, test::numeric_gradient(lv, loss)) < 1e-8);
+  REQUIRE(ldm_test::relative_error(d_mu, ldm_test::numeric_gradient(mu, loss)) < 1e-8);
+  REQUIRE(ldm_test::relative_error(d_lv, ldm_test::numeric_gradient(lv, loss)) < 1e-8);
 }
 
 TEST_CASE("reparameterize: mismatched shapes throw") {

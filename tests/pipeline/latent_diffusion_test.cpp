@@ -1,29 +1,28 @@
+// ldm/pipeline/latent_diffusion.hpp: fit, sample, reconstruct, postprocess, save and load, bad
+// input, and the conditional pipeline (class names, sampling by label, guidance).
 #include <catch2/catch.hpp>
 
 #include <ldm/pipeline/latent_diffusion.hpp>
 
+#include "support/labels.hpp"
+#include "support/pipeline_data.hpp"
 #include "support/same_model.hpp"
+#include "support/test_files.hpp"
 
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
+#include <string>
+#include <vector>
 
 using namespace ldm;
 using Catch::Matchers::Contains;
+using ldm_test::cluster_rows;
+using ldm_test::ints;
+using ldm_test::Labelled;
+using ldm_test::three_classes;
+using ldm_test::tiny_conditional_fit;
 
 namespace {
-
-// Two clusters of integer-valued rows in 6 columns (0..10), plus a constant column.
-Matrix<float> cluster_rows(Key key, Eigen::Index n) {
-  const Matrix<float> noise = normal<float>(key, n, 7).values;
-  Matrix<float> rows(n, 7);
-  for (Eigen::Index r = 0; r < n; ++r) {
-    const float centre = r % 2 == 0 ? 2.0f : 8.0f;
-    for (Eigen::Index c = 0; c < 6; ++c) rows(r, c) = std::clamp(std::round(centre + noise(r, c)), 0.0f, 10.0f);
-    rows(r, 6) = 3.0f;
-  }
-  return rows;
-}
 
 FitOptions small_fit() {
   FitOptions o;
@@ -33,13 +32,10 @@ FitOptions small_fit() {
   return o;
 }
 
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("ldm_pipeline_test_" + name)).string();
-}
-
 }  // namespace
 
 TEST_CASE("LatentDiffusion: fit, sample, reconstruct on two clusters", "[slow]") {
+  const ldm_test::TempDir dir("pipeline_fit");
   const Matrix<float> rows = cluster_rows(make_key(1), 400);
   int vae_steps = 0, denoiser_steps = 0;
   const auto progress = [&](const Progress& p) {
@@ -82,14 +78,13 @@ TEST_CASE("LatentDiffusion: fit, sample, reconstruct on two clusters", "[slow]")
   REQUIRE(model.sample(300, small_batches, make_key(3)).values == samples);
 
   // Save, load in a fresh object: identical samples and reconstructions.
-  const std::string path = temp_path("fit.safetensors");
+  const std::string path = dir.file("fit.safetensors");
   model.save(path);
   const auto loaded = LatentDiffusion<float>::load(path);
   REQUIRE(loaded.sample(300, {}, make_key(3)).values == samples);
   REQUIRE(loaded.reconstruct(rows) == rec);
   REQUIRE(loaded.columns.names == model.columns.names);
   REQUIRE(loaded.latent_bound == model.latent_bound);
-  std::filesystem::remove(path);
 }
 
 TEST_CASE("LatentDiffusion: postprocess rounds integer columns and clips to the range") {
@@ -117,6 +112,7 @@ TEST_CASE("LatentDiffusion: postprocess rounds integer columns and clips to the 
 }
 
 TEST_CASE("LatentDiffusion: bad input is refused with a clear message") {
+  const ldm_test::TempDir dir("pipeline_bad_input");
   FitOptions o = small_fit();
   const Matrix<float> one_row = Matrix<float>::Zero(1, 3);
   REQUIRE_THROWS_WITH(LatentDiffusion<float>::fit(one_row, o, make_key(0)), Contains("at least 2 rows"));
@@ -129,111 +125,111 @@ TEST_CASE("LatentDiffusion: bad input is refused with a clear message") {
   o.model.input_size = 0;
   REQUIRE_THROWS_WITH(LatentDiffusion<float>::fit(Matrix<float>::Zero(5, 3), o, make_key(0), {}, {"a", "b"}),
                       Contains("2 column names for 3 columns"));
-  REQUIRE_THROWS_WITH(LatentDiffusion<float>::load(temp_path("does_not_exist.safetensors")),
-                      Contains("does_not_exist"));
+  REQUIRE_THROWS_WITH(LatentDiffusion<float>::load(dir.file("does_not_exist.safetensors")), Contains("does_not_exist"));
 }
 
 TEST_CASE("LatentDiffusion: a file of the models alone is not a pipeline file") {
+  const ldm_test::TempDir dir("pipeline_models_only");
   const auto [e, d, n] = build<float>(
       {.input_size = 3, .latent_size = 2, .hidden_size = 4, .num_layers = 1, .num_steps = 10}, make_key(0));
-  const std::string path = temp_path("models_only.safetensors");
+  const std::string path = dir.file("models_only.safetensors");
   save_models(path, e, d, n);
   REQUIRE_THROWS_WITH(LatentDiffusion<float>::load(path), Contains("not a LatentDiffusion file"));
-  std::filesystem::remove(path);
 }
 
-namespace {
+TEST_CASE("LatentDiffusion with labels: classes, sampling by label, per class, save and load") {
+  const Labelled data = three_classes(make_key(1), 60, 0.3f);
+  const auto model = LatentDiffusion<float>::fit(data.rows, data.labels, tiny_conditional_fit(), make_key(2));
+  REQUIRE(model.class_names == std::vector<std::string>{"high", "low", "mid"});
+  REQUIRE(model.options.num_classes == 3);
+  REQUIRE(model.denoiser.num_classes() == 3);
+  REQUIRE(model.class_index("mid") == 2);
 
-FitOptions tiny_fit() {
+  SampleOptions options;
+  REQUIRE(options.guidance == 2.0);
+  options.sampler.num_steps = 10;
+  const Matrix<float> mid = model.sample(5, "mid", options, make_key(3)).values;
+  REQUIRE(mid.rows() == 5);
+  REQUIRE(mid.cols() == 4);
+  REQUIRE(model.sample_classes(Eigen::VectorXi::Constant(5, 2), options, make_key(3)).values == mid);
+  const Draw<float> per_class = model.sample_per_class(4, options, make_key(3));
+  REQUIRE(per_class.values.rows() == 12);
+  REQUIRE(per_class.values.allFinite());
+  REQUIRE(per_class.key == model.sample(5, options, make_key(3)).key);
+  // Guidance 0 is the unconditional model: the same rows as sampling without a label.
+  SampleOptions unguided = options;
+  unguided.guidance = 0.0;
+  REQUIRE(model.sample(5, "low", unguided, make_key(3)).values == model.sample(5, options, make_key(3)).values);
+
+  const ldm_test::TempDir dir("conditional_pipeline");
+  const std::string path = dir.file("pipeline.safetensors");
+  model.save(path);
+  const auto loaded = LatentDiffusion<float>::load(path);
+  REQUIRE(loaded.class_names == model.class_names);
+  REQUIRE(loaded.options.num_classes == 3);
+  REQUIRE(ldm_test::same_model(loaded, model));
+  REQUIRE(loaded.sample(5, "mid", options, make_key(3)).values == mid);
+
+  // Class names that do not match num_classes are refused.
+  SafetensorsData file = read_safetensors(path);
+  file.metadata["class_names"] = "[\"a\", \"b\"]";
+  write_safetensors(path, file.tensors, file.metadata);
+  REQUIRE_THROWS_WITH(LatentDiffusion<float>::load(path),
+                      Contains("class_names") && Contains("has 2 entries, expected 3"));
+  file.metadata["class_names"] = "{\"a\": 1}";
+  write_safetensors(path, file.tensors, file.metadata);
+  REQUIRE_THROWS_WITH(LatentDiffusion<float>::load(path), Contains("'class_names' is not a JSON list of strings"));
+
+  // Unknown labels and ids, and labels on an unconditional model.
+  REQUIRE_THROWS_WITH(model.sample(5, "top", options, make_key(3)),
+                      Contains("unknown label 'top'") && Contains("labels are: high, low, mid"));
+  REQUIRE_THROWS_WITH(model.sample_classes(ints({0, 4}), options, make_key(3)),
+                      Contains("classes(1) = 4 is outside [0, 3]"));
+  REQUIRE_THROWS_WITH(model.sample_per_class(-1, options, make_key(3)), Contains("n_per_class must be >= 0"));
+  SampleOptions bad_scale = options;
+  bad_scale.guidance = NAN;
+  REQUIRE_THROWS_WITH(model.sample(2, "low", bad_scale, make_key(3)), Contains("guidance scale must be finite"));
+  const auto plain = LatentDiffusion<float>::fit(data.rows, tiny_conditional_fit(), make_key(2));
+  REQUIRE(plain.class_names.empty());
+  REQUIRE_THROWS_WITH(plain.sample(5, "low", options, make_key(3)), Contains("the model is unconditional"));
+  REQUIRE_THROWS_WITH(plain.sample_per_class(2, options, make_key(3)), Contains("the model is unconditional"));
+}
+
+TEST_CASE("LatentDiffusion with labels: bad labels are refused with a clear message") {
+  const Labelled data = three_classes(make_key(4), 30, 0.3f);
+  std::vector<std::string> short_labels(data.labels.begin(), data.labels.begin() + 10);
+  REQUIRE_THROWS_WITH(LatentDiffusion<float>::fit(data.rows, short_labels, tiny_conditional_fit(), make_key(0)),
+                      Contains("10 labels for 30 rows"));
+  std::vector<std::string> empty_label = data.labels;
+  empty_label[7] = "";
+  REQUIRE_THROWS_WITH(LatentDiffusion<float>::fit(data.rows, empty_label, tiny_conditional_fit(), make_key(0)),
+                      Contains("label 7 is empty"));
+  FitOptions five = tiny_conditional_fit();
+  five.model.num_classes = 5;
+  REQUIRE_THROWS_WITH(LatentDiffusion<float>::fit(data.rows, data.labels, five, make_key(0)),
+                      Contains("options say num_classes 5 but the labels have 3 classes"));
+  REQUIRE_THROWS_WITH(LatentDiffusion<float>::fit(data.rows, five, make_key(0)),
+                      Contains("options say num_classes 5 but no labels were given"));
+}
+
+TEST_CASE("conditional samples of three well separated classes land in the requested class", "[slow]") {
+  const Labelled data = three_classes(make_key(10), 600, 0.5f);
   FitOptions o;
-  o.model = {.latent_size = 2, .hidden_size = 8, .num_layers = 1, .num_steps = 20};
-  o.vae = {.steps = 40,
-           .batch_size = 16,
-           .kl_weight = 1e-3,
-           .kl_warmup_steps = 10,
-           .lr = 3e-3,
-           .warmup_steps = 5,
-           .cosine_decay = true,
-           .clip_grad_norm = 1.0};
-  o.denoiser = {.steps = 40, .batch_size = 16, .lr = 2e-3, .warmup_steps = 5, .ema_decay = 0.9};
-  return o;
-}
-
-}  // namespace
-
-TEST_CASE("FitRun: a run stopped in either phase and resumed ends bit-identical to one run") {
-  const Matrix<float> rows = cluster_rows(make_key(11), 50);
-  const Key key = make_key(12);
-  FitRun<float> whole(rows, tiny_fit(), key);
-  REQUIRE(whole.run());
-  REQUIRE(whole.phase() == FitRun<float>::Phase::done);
-  const LatentDiffusion<float> reference = whole.model();
-
-  for (const std::string stop_phase : {"vae", "denoiser"}) {
-    const std::string path = temp_path("resume_" + stop_phase + ".safetensors");
-    FitRun<float> first(rows, tiny_fit(), key);
-    const auto stop_at_17 = [&](const Progress& p) { return !(p.phase == stop_phase && p.step == 17); };
-    REQUIRE_FALSE(first.run(stop_at_17, 0, path));
-    REQUIRE(std::string(FitRun<float>::phase_name(first.phase())) == stop_phase);
-    REQUIRE(first.step() == 17);
-    FitRun<float> second(rows, tiny_fit(), key);
-    second.resume(path);
-    REQUIRE(second.step() == 17);
-    REQUIRE(second.run());
-    INFO("stopped in the " << stop_phase << " phase");
-    REQUIRE(ldm_test::same_model(second.model(), reference));
-    std::filesystem::remove(path);
+  o.model = {.latent_size = 2, .hidden_size = 64, .num_layers = 2, .num_steps = 100};
+  o.vae = {.steps = 800, .batch_size = 64, .kl_weight = 1e-3, .lr = 3e-3};
+  o.denoiser = {.steps = 1500, .batch_size = 128, .lr = 2e-3, .warmup_steps = 50, .ema_decay = 0.99};
+  const auto model = LatentDiffusion<float>::fit(data.rows, data.labels, o, make_key(11));
+  const Matrix<float> rows = model.sample_per_class(100, {}, make_key(12)).values;
+  for (int c = 0; c < 3; ++c) {
+    const std::string& name = model.class_names[static_cast<std::size_t>(c)];
+    const int centre = name == "low" ? 0 : name == "mid" ? 1 : 2;
+    int hits = 0;
+    for (Eigen::Index r = c * 100; r < (c + 1) * 100; ++r) {
+      Eigen::Index nearest;
+      (data.centres.rowwise() - rows.row(r)).rowwise().squaredNorm().minCoeff(&nearest);
+      hits += nearest == centre;
+    }
+    INFO("class " << name << ": " << hits << " of 100 nearest to their centre");
+    CHECK(hits >= 95);
   }
-}
-
-TEST_CASE("FitRun: periodic checkpoints, resuming from the last one finishes the same run") {
-  const Matrix<float> rows = cluster_rows(make_key(13), 40);
-  const std::string path = temp_path("periodic.safetensors");
-  FitRun<float> whole(rows, tiny_fit(), make_key(14));
-  REQUIRE(whole.run({}, 15, path));  // last save: denoiser step 30
-  FitRun<float> again(rows, tiny_fit(), make_key(14));
-  again.resume(path);
-  REQUIRE(again.phase() == FitRun<float>::Phase::denoiser);
-  REQUIRE(again.step() == 30);
-  REQUIRE(again.run());
-  REQUIRE(ldm_test::same_model(again.model(), whole.model()));
-  std::filesystem::remove(path);
-}
-
-TEST_CASE("FitRun: resuming with other data, options or seed is refused and changes nothing") {
-  const Matrix<float> rows = cluster_rows(make_key(15), 40);
-  const std::string path = temp_path("refuse.safetensors");
-  FitRun<float> first(rows, tiny_fit(), make_key(16));
-  first.run([](const Progress& p) { return p.step < 5; }, 0, path);
-
-  Matrix<float> other_rows = rows;
-  other_rows(3, 2) += 1;
-  FitRun<float> other_data(other_rows, tiny_fit(), make_key(16));
-  const LatentDiffusion<float> before = other_data.model();
-  REQUIRE_THROWS_WITH(other_data.resume(path), Contains("other data") && Contains(path));
-  REQUIRE(ldm_test::same_model(other_data.model(), before));
-  REQUIRE(other_data.step() == 0);
-
-  FitOptions more_steps = tiny_fit();
-  more_steps.vae.steps = 41;
-  FitRun<float> other_options(rows, more_steps, make_key(16));
-  REQUIRE_THROWS_WITH(other_options.resume(path), Contains("other options"));
-  FitRun<float> other_seed(rows, tiny_fit(), make_key(17));
-  REQUIRE_THROWS_WITH(other_seed.resume(path), Contains("another seed"));
-
-  // A model file is not a training checkpoint.
-  const std::string model_path = temp_path("refuse_model.safetensors");
-  first.model().save(model_path);
-  FitRun<float> fresh(rows, tiny_fit(), make_key(16));
-  REQUIRE_THROWS_WITH(fresh.resume(model_path), Contains("not a training checkpoint"));
-  // A file above the caller's size limit is refused before it is read.
-  REQUIRE_THROWS_WITH(fresh.resume(path, {.max_file_bytes = 100}),
-                      Contains("above the limit of 100 (SafetensorsLimits::max_file_bytes)"));
-  // Still usable after the refusals.
-  fresh.resume(path);
-  REQUIRE(fresh.step() == 5);
-  REQUIRE_THROWS_WITH(fresh.resume(path), Contains("fresh run"));
-  REQUIRE_THROWS_WITH(fresh.run({}, 5, ""), Contains("checkpoint_path is empty"));
-  std::filesystem::remove(path);
-  std::filesystem::remove(model_path);
 }

@@ -10,7 +10,7 @@
 #include <functional>
 #include <string>
 
-namespace ldm::test {
+namespace ldm_test {
 
 // ||a - b|| / max(||a|| + ||b||, 1e-12): the relative error of a whole gradient tensor.
 template <class A, class B>
@@ -41,7 +41,7 @@ template <class Model>
 double max_parameter_error(Model& model, const Model& grad, const std::function<double()>& loss,
                            std::string* worst = nullptr) {
   double max_error = 0;
-  visit_together(
+  ldm::visit_together(
       [&](const std::string& name, auto& p, const auto& g) {
         auto numeric = numeric_gradient(p, loss);
         const double e = relative_error(g, numeric);
@@ -56,13 +56,13 @@ double max_parameter_error(Model& model, const Model& grad, const std::function<
 
 // Every parameter replaced by N(0, scale^2) draws, so LayerNorm weights are not all 1 etc.
 template <class Model>
-void randomize(Model& model, Key key, double scale = 0.5) {
-  visit_together(
+void randomize(Model& model, ldm::Key key, double scale = 0.5) {
+  ldm::visit_together(
       [&](const std::string&, auto& p) {
-        key = fill_normal(key, p);
+        key = ldm::fill_normal(key, p);
         p *= scale;
       },
       model);
 }
 
-}  // namespace ldm::test
+}  // namespace ldm_test

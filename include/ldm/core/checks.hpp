@@ -45,5 +45,26 @@ void require_finite(const char* where, const char* what, const M& m) {
             concat(where, ": ", what, " has a non-finite value (", m(r, c), ") at row ", r, ", column ", c));
 }
 
+// Throws "<where>: <what> <name> is RxC but <ref_what> is RxC". The message is built only on a
+// mismatch, so the check costs no allocation on the hot path.
+template <class A, class B>
+void require_same_param_shape(const char* where, const char* what, const std::string& name, const A& a,
+                              const char* ref_what, const B& ref) {
+  if (a.rows() != ref.rows() || a.cols() != ref.cols())
+    throw std::invalid_argument(concat(where, ": ", what, " ", name, " is ", a.rows(), "x", a.cols(), " but ", ref_what,
+                                       " is ", ref.rows(), "x", ref.cols()));
+}
+
+// The comparisons are written so that NaN fails them too.
+inline void require_at_least(const char* where, const char* what, double value, double low) {
+  if (!(value >= low)) throw std::invalid_argument(concat(where, ": ", what, " must be >= ", low, ", got ", value));
+}
+
+inline void require_in_unit_interval(const char* where, const char* what, double value, bool include_one) {
+  if (!(value >= 0.0 && (include_one ? value <= 1.0 : value < 1.0)))
+    throw std::invalid_argument(
+        concat(where, ": ", what, " must be in [0, 1", include_one ? "]" : ")", ", got ", value));
+}
+
 }  // namespace detail
 }  // namespace ldm

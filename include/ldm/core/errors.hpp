@@ -37,7 +37,7 @@ namespace detail {
 template <class... Parts>
 std::string concat(const Parts&... parts) {
   std::ostringstream out;
-  (out << ... << parts);
+  ((out << parts), ...);  // (a comma fold: no parts gives "")
   return out.str();
 }
 

@@ -221,6 +221,13 @@ bool for_row_slices(Eigen::Index n, F&& f) {
 #endif
 }
 
+// f on row slices as for_row_slices does, or else once on every row, f(RowSlice{}): how a
+// model runs its layers on a batch of any size.
+template <class F>
+void by_row_slices(Eigen::Index n, F&& f) {
+  if (!for_row_slices(n, f)) f(RowSlice{});
+}
+
 // c = op(a) op(b) (accumulate false, c resized; each thread zeroes its own block) or
 // c += op(a) op(b) (accumulate true, c must already be m x n). op is the transpose when
 // TransA / TransB.

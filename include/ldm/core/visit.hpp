@@ -6,7 +6,8 @@
 // which calls f(name, p0, p1, ...) once per parameter, in a fixed order, where p_k is that
 // parameter of models[k] (a Matrix<S> weight [out, in] or a Vector<S> bias [out], const when
 // the model is). Gradients and optimizer moments are models of the same type, so one call
-// walks parameters, gradients and state together without knowing the model.
+// walks parameters, gradients and state together without knowing the model. Deriving from
+// Visitable gives the model the contract's member model.visit(f) from its visit_each.
 #pragma once
 
 #include <cstddef>
@@ -14,6 +15,20 @@
 #include <type_traits>
 
 namespace ldm {
+
+// The member visit(f) of the contract, f(name, param) for every parameter (const or not, as
+// the model is), for a type that defines visit_each: struct Model : Visitable<Model> { ... }.
+template <class Self>
+struct Visitable {
+  template <class F>
+  void visit(F&& f) {
+    Self::visit_each(f, static_cast<Self&>(*this));
+  }
+  template <class F>
+  void visit(F&& f) const {
+    Self::visit_each(f, static_cast<const Self&>(*this));
+  }
+};
 
 // f(name, param_of_first, param_of_second, ...) for every parameter of same-typed models.
 template <class F, class Model, class... Models>

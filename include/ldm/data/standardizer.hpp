@@ -2,12 +2,13 @@
 // population standard deviation (divide by n, ddof = 0), and scale 1 for a constant column,
 // so it maps to 0 without a division by zero.
 //
-// It follows the params.hpp convention (parameters "mean" and "scale", both [columns]), so a
+// It follows the core/visit.hpp convention (parameters "mean" and "scale", both [columns]), so a
 // checkpoint stores it: add_tensors(tensors, "standardizer.", s) and
 // assign_tensors(data, "standardizer.", s, ShapePolicy::from_file) (io.hpp).
 #pragma once
 
 #include <ldm/core/checks.hpp>
+#include <ldm/core/visit.hpp>
 
 #include <cmath>
 #include <stdexcept>
@@ -16,7 +17,7 @@
 namespace ldm {
 
 template <class S = float>
-struct Standardizer {
+struct Standardizer : Visitable<Standardizer<S>> {
   Vector<S> mean;   // [columns]
   Vector<S> scale;  // [columns], > 0
 
@@ -88,14 +89,6 @@ struct Standardizer {
   static void visit_each(F&& f, Ss&... s) {
     f(std::string("mean"), s.mean...);
     f(std::string("scale"), s.scale...);
-  }
-  template <class F>
-  void visit(F&& f) {
-    visit_each(f, *this);
-  }
-  template <class F>
-  void visit(F&& f) const {
-    visit_each(f, *this);
   }
 
  private:

@@ -39,6 +39,21 @@ enum class Prediction { epsilon, v };
 enum class SamplerKind { ddpm, ddim, dpmpp_2m };
 enum class TimestepSpacing { leading, trailing, linspace };
 enum class VarianceType { fixed_small, fixed_large };
+constexpr auto enum_names(Prediction) {
+  return std::array{std::pair{Prediction::epsilon, "epsilon"}, std::pair{Prediction::v, "v"}};
+}
+constexpr auto enum_names(SamplerKind) {  // the names of the ldm command's --sampler
+  return std::array{std::pair{SamplerKind::ddpm, "ddpm"}, std::pair{SamplerKind::ddim, "ddim"},
+                    std::pair{SamplerKind::dpmpp_2m, "dpm++2m"}};
+}
+constexpr auto enum_names(TimestepSpacing) {
+  return std::array{std::pair{TimestepSpacing::leading, "leading"}, std::pair{TimestepSpacing::trailing, "trailing"},
+                    std::pair{TimestepSpacing::linspace, "linspace"}};
+}
+constexpr auto enum_names(VarianceType) {
+  return std::array{std::pair{VarianceType::fixed_small, "fixed_small"},
+                    std::pair{VarianceType::fixed_large, "fixed_large"}};
+}
 
 struct SamplerOptions {
   SamplerKind kind = SamplerKind::ddim;  // used by sample() only
@@ -51,6 +66,9 @@ struct SamplerOptions {
   Prediction prediction = Prediction::epsilon;
   double clip_x0 = 0.0;  // 0 = off; else x0_hat is clamped to [-clip_x0, clip_x0] elementwise
 };
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SamplerOptions, kind, num_steps, eta, spacing, variance, prediction,
+                                                clip_x0)
 
 // on_step(step, num_steps, t, z): see the conventions above.
 template <class S>

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ldm/core/checks.hpp>
+#include <ldm/core/json.hpp>
 
 #include <Eigen/Core>
 
@@ -15,13 +16,19 @@
 namespace ldm {
 
 enum class BetaSchedule { linear, scaled_linear, cosine };
+constexpr auto enum_names(BetaSchedule) {
+  return std::array{std::pair{BetaSchedule::linear, "linear"}, std::pair{BetaSchedule::scaled_linear, "scaled_linear"},
+                    std::pair{BetaSchedule::cosine, "cosine"}};
+}
 
 struct ScheduleOptions {
   int num_steps = 1000;
-  double beta_start = 1e-4;  // ignored by cosine
-  double beta_end = 0.02;    // ignored by cosine
-  BetaSchedule kind = BetaSchedule::linear;
+  double beta_start = 1e-4;                           // ignored by cosine
+  double beta_end = 0.02;                             // ignored by cosine
+  BetaSchedule beta_schedule = BetaSchedule::linear;  // diffusers DDPMScheduler's name
 };
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ScheduleOptions, num_steps, beta_start, beta_end, beta_schedule)
 
 // Everything is indexed by the training timestep t in [0, num_steps).
 template <class S = float>
@@ -39,18 +46,6 @@ struct Schedule {
 };
 
 namespace detail {
-
-inline const char* beta_schedule_name(BetaSchedule kind) {
-  switch (kind) {
-    case BetaSchedule::linear:
-      return "linear";
-    case BetaSchedule::scaled_linear:
-      return "scaled_linear";
-    case BetaSchedule::cosine:
-      return "cosine";
-  }
-  return "unknown";
-}
 
 inline void require_beta(const char* what, double value) {
   if (!(value > 0.0 && value < 1.0))  // also rejects NaN
@@ -77,7 +72,7 @@ inline Vector<double> make_betas(const ScheduleOptions& o) {
     return T == 1 ? a : (i == T - 1 ? b : a + (b - a) * static_cast<double>(i) / (T - 1));
   };
   for (int i = 0; i < T; ++i) {
-    switch (o.kind) {
+    switch (o.beta_schedule) {
       case BetaSchedule::linear:
         betas(i) = linspace(o.beta_start, o.beta_end, i);
         break;
@@ -127,7 +122,7 @@ template <class S = float>
 Schedule<S> make_schedule(const ScheduleOptions& options = {}) {
   if (options.num_steps < 1)
     throw std::invalid_argument(detail::concat("make_schedule: num_steps must be >= 1, got ", options.num_steps));
-  switch (options.kind) {
+  switch (options.beta_schedule) {
     case BetaSchedule::linear:
     case BetaSchedule::scaled_linear:
       detail::require_beta("beta_start", options.beta_start);
@@ -139,8 +134,9 @@ Schedule<S> make_schedule(const ScheduleOptions& options = {}) {
     case BetaSchedule::cosine:
       break;
     default:
-      throw std::invalid_argument(detail::concat("make_schedule: kind must be linear, scaled_linear or cosine, got ",
-                                                 static_cast<int>(options.kind)));
+      throw std::invalid_argument(
+          detail::concat("make_schedule: beta_schedule must be linear, scaled_linear or cosine, got ",
+                         static_cast<int>(options.beta_schedule)));
   }
 
   const int T = options.num_steps;

@@ -10,7 +10,8 @@
 //
 // Loading is all-or-nothing: the new values are built in copies and every check (missing
 // parameter, extra tensor under a model prefix, shape, dtype) passes before the caller's models
-// are replaced. Saving writes a temporary file and renames it (write_safetensors).
+// are replaced (the per-model machinery, add_tensors and assign_tensors, is model_tensors.hpp).
+// Saving writes a temporary file and renames it (write_safetensors).
 //
 // Hostile files: models are built from a checkpoint's options only after the options were
 // checked against the file (the parameters they describe must be the values the file holds),
@@ -18,17 +19,21 @@
 // make the loader allocate much more than the file's size.
 #pragma once
 
+#include <ldm/core/errors.hpp>
 #include <ldm/diffusion/schedule.hpp>
+#include <ldm/io/dtype.hpp>
+#include <ldm/io/metadata.hpp>
+#include <ldm/io/model_tensors.hpp>
 #include <ldm/io/safetensors.hpp>
 #include <ldm/nn/build.hpp>
 
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <set>
+#include <stdexcept>
 #include <string>
 #include <system_error>
-#include <type_traits>
+#include <tuple>
 #include <utility>
 
 namespace ldm {
@@ -42,93 +47,7 @@ struct CheckpointLimits {
   int max_num_steps = 1'000'000;  // diffusion steps: the schedule holds 8 numbers per step
 };
 
-// How assign_tensors treats a parameter whose shape differs from the file's.
-enum class ShapePolicy {
-  must_match,  // an error: models are built first, from the options (the default)
-  from_file,   // the parameter takes the file's shape (same rank): for data-sized things such as a
-               // Standardizer
-};
-
-// Adds every parameter of model (anything with visit(f), f(name, param)) to tensors as
-// "<prefix><name>". Throws std::invalid_argument if a name is already there.
-template <class Model>
-void add_tensors(TensorMap& tensors, const std::string& prefix, const Model& model) {
-  model.visit([&](const std::string& name, const auto& param) {
-    if (!tensors.emplace(prefix + name, to_tensor(param)).second)
-      throw std::invalid_argument("add_tensors: the tensor '" + prefix + name + "' is already in the set");
-  });
-}
-
 namespace detail {
-
-template <class Param>
-std::vector<std::int64_t> param_shape(const Param& p) {
-  if constexpr (Param::ColsAtCompileTime == 1)
-    return {static_cast<std::int64_t>(p.rows())};
-  else
-    return {static_cast<std::int64_t>(p.rows()), static_cast<std::int64_t>(p.cols())};
-}
-
-inline bool has_prefix(const std::string& name, const std::string& prefix) {
-  return name.compare(0, prefix.size(), prefix) == 0;
-}
-
-// A copy of model with every parameter read from data["<prefix><name>"], after checking that
-// each exists with the right shape and a float dtype, and that data has no other tensor under
-// prefix. Throws FormatError naming the file and the tensor; model itself is never touched.
-template <class Model>
-Model loaded_copy(const SafetensorsData& data, const std::string& prefix, const Model& model, ShapePolicy policy,
-                  const char* where) {
-  if (prefix.empty()) throw std::invalid_argument(std::string(where) + ": the prefix must not be empty");
-  Model copy = model;
-  std::set<std::string> expected;
-  copy.visit([&](const std::string& name, auto& param) {
-    const std::string full = prefix + name;
-    expected.insert(full);
-    const std::vector<std::int64_t> shape = param_shape(param);
-    const auto it = data.tensors.find(full);
-    if (it == data.tensors.end())
-      throw FormatError(
-          where, data.path, full,
-          "missing: the model has this parameter, shape " + shape_string(shape) + ", but the file has no such tensor");
-    const Tensor& t = it->second;
-    if (policy == ShapePolicy::must_match && t.shape != shape)
-      throw FormatError(where, data.path, full,
-                        "shape " + shape_string(t.shape) + " differs from the model's " + shape_string(shape));
-    if (t.shape.size() != shape.size())
-      throw FormatError(where, data.path, full,
-                        concat("shape ", shape_string(t.shape), " has ", t.shape.size(),
-                               " dimensions, the model's parameter has ", shape.size()));
-    if (policy == ShapePolicy::from_file) {
-      if constexpr (std::decay_t<decltype(param)>::ColsAtCompileTime == 1)
-        param.resize(t.shape[0]);
-      else
-        param.resize(t.shape[0], t.shape[1]);
-    }
-    try {
-      decode_floats(t, param.data());
-    } catch (const std::invalid_argument& e) {
-      throw FormatError(where, data.path, full, e.what());
-    }
-  });
-  for (auto it = data.tensors.lower_bound(prefix); it != data.tensors.end() && has_prefix(it->first, prefix); ++it)
-    if (!expected.count(it->first))
-      throw FormatError(where, data.path, it->first,
-                        "the model has no parameter '" + it->first.substr(prefix.size()) + "'");
-  return copy;
-}
-
-inline int metadata_int(const MetadataMap& metadata, const std::string& key, const std::string& file,
-                        const char* where) {
-  const auto it = metadata.find(key);
-  if (it == metadata.end()) throw FormatError(where, file, "", "the metadata has no '" + key + "'");
-  const std::string& text = it->second;
-  int value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty())
-    throw FormatError(where, file, "", "metadata '" + key + "' must be an integer, got '" + text + "'");
-  return value;
-}
 
 inline void require_num_steps_limit(int num_steps, const CheckpointLimits& limits, const std::string& file,
                                     const char* where) {
@@ -137,40 +56,6 @@ inline void require_num_steps_limit(int num_steps, const CheckpointLimits& limit
                       concat("metadata 'num_steps' is ", num_steps, ", above the limit of ", limits.max_num_steps,
                              " (CheckpointLimits::max_num_steps)"));
 }
-
-// param_count (build.hpp) in long double, so options of any size give a number to compare
-// (exact below 2^64) instead of an overflow.
-inline long double parameter_count(const Options& o) {
-  const long double in = o.input_size, lat = o.latent_size, hid = o.hidden_size, layers = o.num_layers;
-  const auto dense = [](long double fan_in, long double fan_out) { return fan_in * fan_out + fan_out; };
-  const long double encoder = dense(in, hid) + dense(hid, hid) + 2 * dense(hid, lat);
-  const long double decoder = dense(lat, hid) + dense(hid, hid) + dense(hid, in);
-  const long double block = 2 * hid + dense(hid, 4 * hid) + dense(4 * hid, hid);
-  const long double denoiser = dense(hid, hid) + dense(lat, hid) + layers * block + dense(hid, lat);
-  const long double label_embed = o.num_classes > 0 ? (static_cast<long double>(o.num_classes) + 1) * hid : 0;
-  return encoder + decoder + denoiser + label_embed;
-}
-
-inline double metadata_double(const MetadataMap& metadata, const std::string& key, const std::string& file,
-                              const char* where) {
-  const auto it = metadata.find(key);
-  if (it == metadata.end()) throw FormatError(where, file, "", "the metadata has no '" + key + "'");
-  const std::string& text = it->second;
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty() || !std::isfinite(value))
-    throw FormatError(where, file, "", "metadata '" + key + "' must be a finite number, got '" + text + "'");
-  return value;
-}
-
-// Shortest text that reads back as exactly the same double (std::to_chars).
-inline std::string exact_text(double value) {
-  char buffer[32];
-  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-  return std::string(buffer, result.ptr);
-}
-
-inline const char* time_embedding_text(TimeEmbedding kind) { return kind == TimeEmbedding::raw ? "raw" : "normalized"; }
 
 inline void check_format_version(const SafetensorsData& data, const char* where) {
   if (!data.metadata.count(format_version_key)) return;  // a plain PyTorch export has none
@@ -183,51 +68,24 @@ inline void check_format_version(const SafetensorsData& data, const char* where)
 
 }  // namespace detail
 
-// Sets every parameter of model from "<prefix><name>" in data, all or nothing: on any error
-// (missing, extra tensor under prefix, shape, dtype) model is unchanged. Throws FormatError.
-template <class Model>
-void assign_tensors(const SafetensorsData& data, const std::string& prefix, Model& model,
-                    ShapePolicy policy = ShapePolicy::must_match) {
-  Model loaded = detail::loaded_copy(data, prefix, model, policy, "assign_tensors");
-  model = std::move(loaded);
-}
-
-// The options as metadata strings (keys as torch_ref.py export writes them, plus time_embedding;
-// num_classes only when > 0, so an unconditional model's file is as before).
+// The options as metadata strings: the keys of their JSON mapping (nn/options.hpp), which are
+// the keys torch_ref.py's export writes, plus time_embedding; num_classes only when > 0, so an
+// unconditional model's file is as it was before classes existed.
 inline MetadataMap to_metadata(const Options& o) {
-  MetadataMap m{{"input_size", std::to_string(o.input_size)},
-                {"latent_size", std::to_string(o.latent_size)},
-                {"hidden_size", std::to_string(o.hidden_size)},
-                {"num_layers", std::to_string(o.num_layers)},
-                {"num_steps", std::to_string(o.num_steps)},
-                {"time_embedding", detail::time_embedding_text(o.time_embedding)}};
-  if (o.num_classes > 0) m["num_classes"] = std::to_string(o.num_classes);
+  MetadataMap m = detail::metadata_fields(o);
+  if (o.num_classes == 0) m.erase("num_classes");
   return m;
 }
 
 // The options stored in a checkpoint's metadata; time_embedding defaults to normalized (the
-// seed's) and num_classes to 0 (unconditional) when absent. Throws FormatError naming file for a missing or malformed
-// key or options that validate() refuses. num_steps above limits.max_num_steps is refused too.
+// seed's) and num_classes to 0 (unconditional) when absent, as in a PyTorch export. Throws
+// FormatError naming file for a missing or malformed key or options that validate() refuses.
+// num_steps above limits.max_num_steps is refused too.
 inline Options options_from_metadata(const MetadataMap& metadata, const std::string& file = "(metadata)",
                                      const CheckpointLimits& limits = {}) {
   const char* where = "options_from_metadata";
-  Options o;
-  o.input_size = detail::metadata_int(metadata, "input_size", file, where);
-  o.latent_size = detail::metadata_int(metadata, "latent_size", file, where);
-  o.hidden_size = detail::metadata_int(metadata, "hidden_size", file, where);
-  o.num_layers = detail::metadata_int(metadata, "num_layers", file, where);
-  o.num_steps = detail::metadata_int(metadata, "num_steps", file, where);
+  const auto o = detail::from_metadata_fields<Options>(metadata, {"time_embedding", "num_classes"}, file, where);
   detail::require_num_steps_limit(o.num_steps, limits, file, where);
-  if (const auto it = metadata.find("time_embedding"); it != metadata.end()) {
-    if (it->second == "normalized")
-      o.time_embedding = TimeEmbedding::normalized;
-    else if (it->second == "raw")
-      o.time_embedding = TimeEmbedding::raw;
-    else
-      throw FormatError(where, file, "",
-                        "metadata 'time_embedding' must be normalized or raw, got '" + it->second + "'");
-  }
-  if (metadata.count("num_classes")) o.num_classes = detail::metadata_int(metadata, "num_classes", file, where);
   try {
     validate(o);
   } catch (const std::invalid_argument& e) {
@@ -247,7 +105,7 @@ inline Options options_from_checkpoint(const SafetensorsData& data, const Checkp
     if (detail::has_prefix(name, "encoder.") || detail::has_prefix(name, "decoder.") ||
         detail::has_prefix(name, "denoiser."))
       values += static_cast<std::uint64_t>(numel(tensor));  // at most the file's size
-  const long double expected = detail::parameter_count(o);
+  const long double expected = detail::param_count_as<long double>(o);
   if (expected != static_cast<long double>(values))
     throw FormatError("options_from_checkpoint", data.path, "",
                       detail::concat("the options (input_size ", o.input_size, ", latent_size ", o.latent_size,
@@ -258,40 +116,18 @@ inline Options options_from_checkpoint(const SafetensorsData& data, const Checkp
   return o;
 }
 
-// The schedule as metadata strings: beta_schedule (linear, scaled_linear, cosine), beta_start,
-// beta_end (shortest exact decimal), num_steps.
-inline MetadataMap to_metadata(const ScheduleOptions& s) {
-  const char* kind = s.kind == BetaSchedule::cosine          ? "cosine"
-                     : s.kind == BetaSchedule::scaled_linear ? "scaled_linear"
-                                                             : "linear";
-  return {{"beta_schedule", kind},
-          {"beta_start", detail::exact_text(s.beta_start)},
-          {"beta_end", detail::exact_text(s.beta_end)},
-          {"num_steps", std::to_string(s.num_steps)}};
-}
+// The schedule as metadata strings (the keys of its JSON mapping, diffusers' names):
+// beta_schedule (linear, scaled_linear, cosine), beta_start, beta_end, num_steps.
+inline MetadataMap to_metadata(const ScheduleOptions& s) { return detail::metadata_fields(s); }
 
-// The schedule stored by to_metadata(ScheduleOptions). Throws FormatError naming file.
-// num_steps above limits.max_num_steps is refused too.
+// The schedule stored by to_metadata(ScheduleOptions), every key required. Throws FormatError
+// naming file. num_steps above limits.max_num_steps is refused too.
 inline ScheduleOptions schedule_options_from_metadata(const MetadataMap& metadata,
                                                       const std::string& file = "(metadata)",
                                                       const CheckpointLimits& limits = {}) {
   const char* where = "schedule_options_from_metadata";
-  ScheduleOptions s;
-  s.num_steps = detail::metadata_int(metadata, "num_steps", file, where);
+  const auto s = detail::from_metadata_fields<ScheduleOptions>(metadata, {}, file, where);
   detail::require_num_steps_limit(s.num_steps, limits, file, where);
-  s.beta_start = detail::metadata_double(metadata, "beta_start", file, where);
-  s.beta_end = detail::metadata_double(metadata, "beta_end", file, where);
-  const auto it = metadata.find("beta_schedule");
-  if (it == metadata.end()) throw FormatError(where, file, "", "the metadata has no 'beta_schedule'");
-  if (it->second == "linear")
-    s.kind = BetaSchedule::linear;
-  else if (it->second == "scaled_linear")
-    s.kind = BetaSchedule::scaled_linear;
-  else if (it->second == "cosine")
-    s.kind = BetaSchedule::cosine;
-  else
-    throw FormatError(where, file, "",
-                      "metadata 'beta_schedule' must be linear, scaled_linear or cosine, got '" + it->second + "'");
   return s;
 }
 
@@ -375,10 +211,10 @@ void load_models(const SafetensorsData& data, Enc& encoder, Dec& decoder, Den& d
                                          denoiser.num_steps, " (build the models from options_from_metadata)"));
     }
     if (const auto it = data.metadata.find("time_embedding"); it != data.metadata.end())
-      if (it->second != detail::time_embedding_text(denoiser.embedding))
+      if (it->second != enum_name(denoiser.embedding))
         throw FormatError(where, data.path, "",
                           "the file's time_embedding is '" + it->second + "' but the denoiser's is '" +
-                              detail::time_embedding_text(denoiser.embedding) + "'");
+                              enum_name(denoiser.embedding) + "'");
   }
   Enc new_encoder = detail::loaded_copy(data, "encoder.", encoder, ShapePolicy::must_match, where);
   Dec new_decoder = detail::loaded_copy(data, "decoder.", decoder, ShapePolicy::must_match, where);

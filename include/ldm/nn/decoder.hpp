@@ -2,6 +2,7 @@
 // dec_dense_0 (latent -> hidden), SiLU, dec_dense_1 (hidden -> hidden), SiLU, dec_output (hidden -> input).
 #pragma once
 
+#include <ldm/core/visit.hpp>
 #include <ldm/nn/layers.hpp>
 
 namespace ldm {
@@ -15,7 +16,7 @@ struct DecoderWorkspace {
 };
 
 template <class S = float>
-struct Decoder {
+struct Decoder : Visitable<Decoder<S>> {
   Dense<S> dec_dense_0, dec_dense_1, dec_output;
 
   Decoder() = default;
@@ -44,8 +45,7 @@ struct Decoder {
     const Eigen::Index n = z.rows(), hidden = dec_dense_0.out_features();
     for (Matrix<S>* m : {&ws.sig0, &ws.h0, &ws.sig1, &ws.h1}) m->resize(n, hidden);
     ws.out.resize(n, input_size());
-    if (!detail::for_row_slices(n, [&](detail::RowSlice rows) { forward_layers(z, ws, rows); }))
-      forward_layers(z, ws, detail::RowSlice{});
+    detail::by_row_slices(n, [&](detail::RowSlice rows) { forward_layers(z, ws, rows); });
   }
 
   // Given dL/dx_hat (B, input), adds parameter gradients into grad, returns dL/dz (ws.dz).
@@ -62,7 +62,7 @@ struct Decoder {
       dec_dense_1.backward_input_silu(ws.da, ws.sig0, ws.h0, ws.dh, rows);
       dec_dense_0.backward_input(ws.dh, ws.dz, rows);
     };
-    if (!detail::for_row_slices(n, input_gradients)) input_gradients(detail::RowSlice{});
+    detail::by_row_slices(n, input_gradients);
     dec_output.backward_params(ws.h1, d_out, grad.dec_output);
     dec_dense_1.backward_params(ws.h0, ws.da, grad.dec_dense_1);
     dec_dense_0.backward_params(z, ws.dh, grad.dec_dense_0);
@@ -74,14 +74,6 @@ struct Decoder {
     Dense<S>::visit_each(f, m.dec_dense_0...);
     Dense<S>::visit_each(f, m.dec_dense_1...);
     Dense<S>::visit_each(f, m.dec_output...);
-  }
-  template <class F>
-  void visit(F&& f) {
-    visit_each(f, *this);
-  }
-  template <class F>
-  void visit(F&& f) const {
-    visit_each(f, *this);
   }
 
  private:

@@ -8,6 +8,7 @@
 // that classifier-free guidance needs; an unconditional model has no label_embed at all.
 #pragma once
 
+#include <ldm/core/visit.hpp>
 #include <ldm/nn/layers.hpp>
 
 #include <vector>
@@ -64,7 +65,7 @@ struct DenoiserWorkspace {
 };
 
 template <class S = float>
-struct Denoiser {
+struct Denoiser : Visitable<Denoiser<S>> {
   Dense<S> time_mlp_1, z_proj;
   std::vector<ResidualBlock<S>> blocks;
   Dense<S> noise_pred;
@@ -164,8 +165,7 @@ struct Denoiser {
       act.s.resize(n, 4 * width);
     }
     ws.out.resize(n, latent_size());
-    if (!detail::for_row_slices(n, [&](detail::RowSlice rows) { forward_layers(z_t, ws, rows); }))
-      forward_layers(z_t, ws, detail::RowSlice{});
+    detail::by_row_slices(n, [&](detail::RowSlice rows) { forward_layers(z_t, ws, rows); });
   }
 
   // Everything after the time path, on the given rows (see Dense's RowSlice); ws sized.
@@ -215,7 +215,7 @@ struct Denoiser {
         block.down.backward_input_silu(ws.dh, act.sig, act.s, ws.du, rows);
         block.up.backward_input(ws.du, ws.dn, rows);
       };
-      if (!detail::for_row_slices(n, input_gradients)) input_gradients(detail::RowSlice{});
+      detail::by_row_slices(n, input_gradients);
       block.down.backward_params(act.s, ws.dh, grad.blocks[i].down);
       block.up.backward_params(act.n, ws.du, grad.blocks[i].up);
       // the skip connection passes dh through unchanged; the norm's input gradient adds onto it
@@ -243,14 +243,6 @@ struct Denoiser {
     const std::size_t n_blocks = detail::first_of(m...).blocks.size();
     for (std::size_t i = 0; i < n_blocks; ++i) ResidualBlock<S>::visit_each(f, m.blocks[i]...);
     Dense<S>::visit_each(f, m.noise_pred...);
-  }
-  template <class F>
-  void visit(F&& f) {
-    visit_each(f, *this);
-  }
-  template <class F>
-  void visit(F&& f) const {
-    visit_each(f, *this);
   }
 
  private:

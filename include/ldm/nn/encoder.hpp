@@ -3,6 +3,7 @@
 // heads enc_mu and enc_log_var (hidden -> latent).
 #pragma once
 
+#include <ldm/core/visit.hpp>
 #include <ldm/nn/layers.hpp>
 
 namespace ldm {
@@ -24,7 +25,7 @@ struct EncoderWorkspace {
 };
 
 template <class S = float>
-struct Encoder {
+struct Encoder : Visitable<Encoder<S>> {
   Dense<S> enc_dense_0, enc_dense_1, enc_mu, enc_log_var;
 
   Encoder() = default;
@@ -56,8 +57,7 @@ struct Encoder {
     for (Matrix<S>* m : {&ws.sig0, &ws.h0, &ws.sig1, &ws.h1}) m->resize(n, hidden);
     ws.out.mu.resize(n, latent_size());
     ws.out.log_var.resize(n, latent_size());
-    if (!detail::for_row_slices(n, [&](detail::RowSlice rows) { forward_layers(x, ws, rows); }))
-      forward_layers(x, ws, detail::RowSlice{});
+    detail::by_row_slices(n, [&](detail::RowSlice rows) { forward_layers(x, ws, rows); });
   }
 
   // Given dL/dmu and dL/dlog_var (B, latent), adds the parameter gradients into grad and
@@ -87,7 +87,7 @@ struct Encoder {
       silu_backward_saved(ws.sig1, ws.h1, ws.dh, ws.da, rows);
       enc_dense_1.backward_input_silu(ws.da, ws.sig0, ws.h0, ws.dh, rows);
     };
-    if (!detail::for_row_slices(n, input_gradients)) input_gradients(detail::RowSlice{});
+    detail::by_row_slices(n, input_gradients);
     enc_mu.backward_params(ws.h1, d_mu, grad.enc_mu);
     enc_log_var.backward_params(ws.h1, d_log_var, grad.enc_log_var);
     enc_dense_1.backward_params(ws.h0, ws.da, grad.enc_dense_1);
@@ -100,14 +100,6 @@ struct Encoder {
     Dense<S>::visit_each(f, m.enc_dense_1...);
     Dense<S>::visit_each(f, m.enc_mu...);
     Dense<S>::visit_each(f, m.enc_log_var...);
-  }
-  template <class F>
-  void visit(F&& f) {
-    visit_each(f, *this);
-  }
-  template <class F>
-  void visit(F&& f) const {
-    visit_each(f, *this);
   }
 
  private:

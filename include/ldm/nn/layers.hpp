@@ -5,6 +5,7 @@
 
 #include <ldm/core/checks.hpp>
 #include <ldm/core/gemm.hpp>
+#include <ldm/core/json.hpp>
 #include <ldm/core/random.hpp>
 #include <ldm/core/threads.hpp>
 #include <ldm/core/visit.hpp>
@@ -325,6 +326,9 @@ enum class TimeEmbedding {
   normalized,  // t / num_steps, the seed's choice: every angle is at most 1 radian
   raw,         // t itself, as Ho et al. 2020 and the Transformer positional encoding
 };
+constexpr auto enum_names(TimeEmbedding) {
+  return std::array{std::pair{TimeEmbedding::normalized, "normalized"}, std::pair{TimeEmbedding::raw, "raw"}};
+}
 
 // out (B, dim): [sin(tau f_0..f_{h-1}), cos(tau f_0..f_{h-1})], h = dim / 2,
 // f_i = exp(-ln(10000) i / max(h - 1, 1)) (Vaswani et al. 2017, sec. 3.5; the seed's layout),

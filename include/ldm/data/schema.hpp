@@ -1,0 +1,68 @@
+// A table's schema: per column its name, type, categories, whether it has missing cells, its
+// range and how the file wrote its numbers. Learned from the training file, saved in the
+// checkpoint, and used to write generated rows the way the data was written (DESIGN.md,
+// "Tables: column types and the mixed VAE").
+#pragma once
+
+#include <ldm/core/errors.hpp>
+#include <ldm/core/json.hpp>
+
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ldm {
+
+enum class ColumnType {
+  numeric,      // real numbers
+  integer,      // numbers that are all whole in the training file: samples are rounded
+  categorical,  // any column with a cell that is not a number, or one declared so: one of K texts
+};
+constexpr auto enum_names(ColumnType) {
+  return std::array{std::pair{ColumnType::numeric, "numeric"}, std::pair{ColumnType::integer, "integer"},
+                    std::pair{ColumnType::categorical, "categorical"}};
+}
+
+struct Column {
+  // (Members with initializers, so designated initializers may leave any out under -Wextra.)
+  std::string name = {};
+  ColumnType type = ColumnType::numeric;
+  // categorical: the texts of the categories, in code order (code k is categories[k]); sorted,
+  // by value when all are integers ("9" before "10"), else by text.
+  std::vector<std::string> categories = {};
+  bool has_missing = false;       // the training file has at least one missing cell here
+  std::string missing_text = {};  // how the file wrote its missing cells (the first one seen): "", "NA", ...
+  double min = 0, max = 0;        // numeric and integer: the range of the present values
+  int decimals = 0;               // numeric: the most digits after the decimal point in the file
+
+  bool is_categorical() const { return type == ColumnType::categorical; }
+};
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Column, name, type, categories, has_missing, missing_text, min, max,
+                                                decimals)
+
+struct Schema {
+  std::vector<Column> columns = {};
+
+  std::size_t size() const { return columns.size(); }
+  // The index of the column named `name`; throws std::invalid_argument listing the names.
+  std::size_t index_of(const std::string& name) const {
+    for (std::size_t c = 0; c < columns.size(); ++c)
+      if (columns[c].name == name) return c;
+    std::string names;
+    for (std::size_t c = 0; c < columns.size(); ++c) names += (c ? ", " : "") + columns[c].name;
+    throw std::invalid_argument(detail::concat("no column named '", name, "'; the columns are: ", names));
+  }
+  // True when every column is numeric or integer with no missing cells: the seed's model.
+  bool all_numeric_complete() const {
+    for (const Column& c : columns)
+      if (c.is_categorical() || c.has_missing) return false;
+    return true;
+  }
+};
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Schema, columns)
+
+}  // namespace ldm

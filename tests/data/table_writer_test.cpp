@@ -1,0 +1,111 @@
+#include <catch2/catch.hpp>
+
+#include <ldm/data/table_reader.hpp>
+#include <ldm/data/table_writer.hpp>
+
+#include "support/test_files.hpp"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace {
+
+const double NA = std::numeric_limits<double>::quiet_NaN();
+
+bool same_table(const ldm::Table& a, const ldm::Table& b) {
+  if (nlohmann::json(a.schema) != nlohmann::json(b.schema)) return false;
+  if (a.rows() != b.rows() || a.cols() != b.cols()) return false;
+  for (Eigen::Index r = 0; r < a.rows(); ++r)
+    for (Eigen::Index c = 0; c < a.cols(); ++c)
+      if (std::isnan(a.cells(r, c)) ? !std::isnan(b.cells(r, c)) : a.cells(r, c) != b.cells(r, c)) return false;
+  return true;
+}
+
+ldm::Table example() {
+  ldm::Schema s;
+  s.columns.push_back({"name, full", ldm::ColumnType::categorical, {"a\"b", "plain", " edge", "x\ny"}, true, "NA"});
+  s.columns.push_back({"w", ldm::ColumnType::numeric, {}, true, "", -2.5, 39.1, 2});
+  s.columns.push_back({"n", ldm::ColumnType::integer, {}, false, "", -3, 2007});
+  ldm::Table t{s, ldm::Matrix<double>(5, 3)};
+  t.cells << 0, 39.1, 2007,  //
+      1, 18, -3,             //
+      2, NA, 0,              //
+      NA, -2.5, 5,           //
+      3, 0.25, 7;
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("write_table writes categories as text, missing cells as the file did, numbers on the column's grid") {
+  ldm_test::TempDir dir("table_writer");
+  const std::string path = dir.file("t.csv");
+  ldm::write_table(path, example());
+  CHECK(ldm_test::read_bytes(path) ==
+        "\"name, full\",w,n\n"
+        "\"a\"\"b\",39.1,2007\n"
+        "plain,18,-3\n"
+        "\" edge\",,0\n"
+        "NA,-2.5,5\n"
+        "\"x\ny\",0.25,7\n");
+  CHECK(dir.entries() == std::vector<std::string>{"t.csv"});  // no temporary file left
+}
+
+TEST_CASE("read_table(write_table(t)) gives back t when its values are on the columns' grids") {
+  ldm_test::TempDir dir("table_writer_round_trip");
+  const std::string path = dir.file("t.csv");
+  const ldm::Table t = example();
+  ldm::write_table(path, t);
+  const ldm::Table back = ldm::read_table(path, t.schema);
+  CHECK(same_table(back, t));
+  // The learned schema is the same too, but for the ranges and categories of what was written.
+  ldm::write_table(path, t, ';');
+  CHECK(same_table(ldm::read_table(path, t.schema, {.delimiter = ';'}), t));
+}
+
+TEST_CASE("write_table rounds to the column's decimals and drops trailing zeros, integers are whole") {
+  ldm::Schema s;
+  s.columns.push_back({"x", ldm::ColumnType::numeric, {}, false, "", -1, 1, 2});
+  s.columns.push_back({"k", ldm::ColumnType::integer, {}, false, "", -1, 1, 0});
+  ldm::Table t{s, ldm::Matrix<double>(5, 2)};
+  t.cells << 0.125, 2.5,  //
+      -0.001, -0.4,       //
+      1.999, 1e6,         //
+      3.10, 3.5,          //
+      -12.345678, -2.5;
+  ldm_test::TempDir dir("table_writer_round");
+  const std::string path = dir.file("t.csv");
+  ldm::write_table(path, t);
+  // to_chars rounds the double: 0.125 is exactly half (to even: 0.12); 12.345678 is not.
+  CHECK(ldm_test::read_bytes(path) == "x,k\n0.12,2\n0,0\n2,1000000\n3.1,4\n-12.35,-2\n");
+}
+
+TEST_CASE("write_table: penguins read and written again are the same file, without the quotes") {
+  ldm_test::TempDir dir("table_writer_penguins");
+  const std::string path = dir.file("p.csv");
+  const std::string original = ldm_test::read_bytes(LDM_EXAMPLES_DATA_DIR "/penguins.csv");
+  const ldm::TableRead r = ldm::read_table(LDM_EXAMPLES_DATA_DIR "/penguins.csv");
+  ldm::write_table(path, r.table);
+  std::string unquoted;
+  for (const char c : original)
+    if (c != '"') unquoted += c;
+  CHECK(ldm_test::read_bytes(path) == unquoted);
+  CHECK(same_table(ldm::read_table(path).table, r.table));
+}
+
+TEST_CASE("write_table: a lone empty cell is quoted, a table that breaks its schema is refused") {
+  ldm::Schema s;
+  s.columns.push_back({"", ldm::ColumnType::categorical, {"", "b"}, true, ""});
+  ldm::Table t{s, ldm::Matrix<double>(3, 1)};
+  t.cells << 0, NA, 1;
+  ldm_test::TempDir dir("table_writer_edges");
+  const std::string path = dir.file("t.csv");
+  ldm::write_table(path, t);
+  CHECK(ldm_test::read_bytes(path) == "\"\"\n\"\"\n\"\"\nb\n");
+  t.cells(2, 0) = 2;
+  CHECK_THROWS_WITH(ldm::write_table(path, t), "write_table: column '', row 2: code 2 is not one of its 2 categories");
+  CHECK_THROWS_WITH(ldm::write_table(path, t, '"'),
+                    "write_table: " + path + ": the delimiter must not be a quote or a line break");
+  CHECK(ldm_test::read_bytes(path) == "\"\"\n\"\"\n\"\"\nb\n");  // unchanged
+}
