@@ -61,6 +61,44 @@ awk -F, 'NR > 1 && (($1 == "low") != ($2 < 5.5)) { bad++ } END { exit bad > 3 }'
 grep -q '"rows_synth": 30' eval_per_class.json || fail "eval of a per-class file: $(cat eval_per_class.json)"
 
 # Bad input: exit status non-zero, one line on stderr naming the problem.
+# A mixed table: a text column, an integer column with NA cells, a real column with empty cells.
+# The schema is printed, samples come back in it (same header, known categories, missing cells
+# written as the file wrote them), and eval, baseline and a class column in place work on it.
+awk 'BEGIN { srand(11); print "colour,count,size,id";
+  for (i = 0; i < 150; i++) { k = i % 3; c = k == 0 ? "red" : k == 1 ? "green" : "\"dark, blue\"";
+    n = i % 10 == 0 ? "NA" : 2 + 3 * k + int(rand() * 2); z = i % 7 == 0 ? "" : sprintf("%.2f", k + rand());
+    printf "%s,%s,%s,%d\n", c, n, z, i } }' > mixed.csv
+"$ldm" train --data mixed.csv --drop-column id --out mixed.safetensors --schema-out mixed.schema.json --seed 2 $small \
+  2> mixed.log || fail "mixed train exited $?: $(tail -2 mixed.log)"
+grep -q "colour.*categorical.*3 categories" mixed.log || fail "no schema line for colour: $(head -4 mixed.log)"
+grep -q "count.*integer.*missing ('NA')" mixed.log || fail "no schema line for count: $(head -4 mixed.log)"
+grep -q '"categorical"' mixed.schema.json || fail "--schema-out wrote no schema: $(head -c 200 mixed.schema.json)"
+"$ldm" sample --model mixed.safetensors -n 60 --seed 1 --out mixed_s.csv 2> /dev/null || fail "mixed sample exited $?"
+[ "$(head -1 mixed_s.csv)" = "colour,count,size" ] || fail "mixed samples header is '$(head -1 mixed_s.csv)'"
+awk -F, 'NR > 1 && $1 != "red" && $1 != "green" && $1 != "\"dark" { bad = 1 } END { exit bad }' mixed_s.csv \
+  || fail "mixed samples have unknown categories: $(sed -n 2,4p mixed_s.csv)"
+"$ldm" sample --model mixed.safetensors -n 60 --seed 1 --temperature 0 --out mixed_t0.csv 2> /dev/null \
+  || fail "sample --temperature 0 exited $?"
+"$ldm" eval --real mixed.csv --synth mixed_s.csv --train mixed.csv --drop-column id --target colour --json \
+  --no-c2st > mixed_eval.json 2> mixed_eval.err || fail "mixed eval exited $?: $(cat mixed_eval.err)"
+grep -q '"shape_error"' mixed_eval.json && grep -q '"utility"' mixed_eval.json \
+  || fail "mixed eval JSON lacks fields: $(head -c 300 mixed_eval.json)"
+for method in marginals gaussian-copula; do
+  "$ldm" baseline --data mixed.csv --drop-column id --method $method -n 40 --out base_$method.csv 2> /dev/null \
+    || fail "baseline $method exited $?"
+  [ "$(head -1 base_$method.csv)" = "colour,count,size" ] || fail "baseline $method header: $(head -1 base_$method.csv)"
+done
+"$ldm" train --data mixed.csv --drop-column id --label-column colour --out mixed_c.safetensors $small 2> /dev/null \
+  || fail "mixed conditional train exited $?"
+"$ldm" sample --model mixed_c.safetensors --per-class 4 --out mixed_c.csv 2> /dev/null || fail "mixed per-class exited $?"
+[ "$(head -1 mixed_c.csv)" = "colour,count,size" ] || fail "the class column moved: $(head -1 mixed_c.csv)"
+[ "$(grep -c '^green,' mixed_c.csv)" -eq 4 ] || fail "--per-class 4 gave $(grep -c '^green,' mixed_c.csv) green rows"
+"$ldm" train --data mixed.csv --drop-column id --categorical count --na-values NA --out mixed_k.safetensors $small \
+  2> mixed_k.log || fail "train with --categorical exited $?"
+grep -q "count.*categorical" mixed_k.log || fail "--categorical count was not taken: $(sed -n 2,4p mixed_k.log)"
+"$ldm" train --data mixed.csv --drop-column id --out tiny.safetensors --vae-steps 20 --denoiser-steps 50 \
+  2> /dev/null || fail "a budget of 50 denoiser steps was refused"
+
 expect_error() {  # expect_error PATTERN command...
   local pattern=$1; shift
   "$@" > out.txt 2> err.txt
@@ -69,10 +107,10 @@ expect_error() {  # expect_error PATTERN command...
   [ $status -lt 128 ] || fail "'$*' crashed with status $status"
   grep -q -- "$pattern" err.txt || fail "'$*' said '$(cat err.txt)', expected '$pattern'"
 }
-printf 'a,b\n1,2\n3,x\n' > bad.csv
+printf 'a,b,c\n1,2,3\n3,x\n' > bad.csv
 printf 'not a model' > bad.safetensors
 expect_error "No such file\|does not exist" "$ldm" train --data missing.csv --out m.safetensors
-expect_error "bad.csv:3: column .b." "$ldm" train --data bad.csv --out m.safetensors
+expect_error "bad.csv:3: .*2 cells\|bad.csv:3" "$ldm" train --data bad.csv --out m.safetensors
 expect_error "no numeric column 'nope'\|nope" "$ldm" train --data data.csv --drop-column nope --out m.safetensors
 expect_error "bad.safetensors" "$ldm" sample --model bad.safetensors -n 5 --out x.csv
 expect_error "at least 1" "$ldm" sample --model model.safetensors -n 0 --out x.csv
@@ -83,11 +121,13 @@ expect_error "differ" "$ldm" eval --real data.csv --synth s1.csv
 expect_error "no input file has that column" "$ldm" eval --real data.csv --synth s1.csv --drop-column nope
 expect_error "column 'label'.*not a number.*--drop-column" "$ldm" eval --real data.csv --synth per_class.csv --no-c2st
 expect_error "unknown\|extra\|not expected\|The following argument" "$ldm" train --data data.csv --out m.safetensors --bogus
+expect_error "no such column" "$ldm" train --data mixed.csv --label-column nope --out m.safetensors
+expect_error "more than 10 categories.*--drop-column\|--drop-column" "$ldm" train --data mixed.csv --categorical id --max-categories 10 --out m.safetensors
 expect_error "threads" "$ldm" train --data data.csv --drop-column label --out m.safetensors --threads -1
 expect_error "unknown label 'medium'.*high, low" "$ldm" sample --model cond.safetensors -n 5 --label medium --out x.csv
 expect_error "unconditional" "$ldm" sample --model model.safetensors -n 5 --label 1 --out x.csv
 expect_error "unconditional" "$ldm" sample --model model.safetensors --per-class 5 --out x.csv
-expect_error "text column 'nope'" "$ldm" train --data data.csv --label-column nope --out m.safetensors
+expect_error "label-column nope: data.csv has no such column" "$ldm" train --data data.csv --label-column nope --out m.safetensors
 expect_error "excludes" "$ldm" sample --model cond.safetensors -n 5 --per-class 3 --out x.csv
 [ ! -e m.safetensors ] || fail "a failed train left m.safetensors behind"
 

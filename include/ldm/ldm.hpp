@@ -74,8 +74,9 @@
 #include <ldm/eval/table_metrics.hpp>
 #include <ldm/eval/table_utility.hpp>
 
-// pipeline: LatentDiffusion, the whole flow in one object
+// pipeline: LatentDiffusion (the whole flow in one object), FitRun, TableDiffusion (mixed tables)
 #include <ldm/pipeline/columns.hpp>
 #include <ldm/pipeline/fit_run.hpp>
 #include <ldm/pipeline/latent_diffusion.hpp>
 #include <ldm/pipeline/options.hpp>
+#include <ldm/pipeline/table_diffusion.hpp>

@@ -6,7 +6,7 @@
 #include <ldm/data/encoding.hpp>
 #include <ldm/io/model_tensors.hpp>
 
-#include "support/columns.hpp"
+#include "support/mixed_tables.hpp"
 
 #include <cmath>
 #include <limits>

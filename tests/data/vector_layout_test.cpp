@@ -3,7 +3,7 @@
 
 #include <ldm/data/vector_layout.hpp>
 
-#include "support/columns.hpp"
+#include "support/mixed_tables.hpp"
 
 using namespace ldm;
 using Catch::Matchers::Contains;

@@ -23,12 +23,24 @@ inline ldm::Column numeric_column(std::string name, bool has_missing = false,
   return c;
 }
 
-inline ldm::Column categorical_column(std::string name, std::vector<std::string> categories, bool has_missing = false) {
+// A numeric column with its range and decimals, as read_table would describe it.
+inline ldm::Column numeric_column(std::string name, double min, double max, int decimals, bool has_missing = false,
+                                  ldm::ColumnType type = ldm::ColumnType::numeric) {
+  ldm::Column c = numeric_column(std::move(name), has_missing, type);
+  c.min = min;
+  c.max = max;
+  c.decimals = decimals;
+  return c;
+}
+
+inline ldm::Column categorical_column(std::string name, std::vector<std::string> categories, bool has_missing = false,
+                                      std::string missing_text = "") {
   ldm::Column c;
   c.name = std::move(name);
   c.type = ldm::ColumnType::categorical;
   c.categories = std::move(categories);
   c.has_missing = has_missing;
+  c.missing_text = std::move(missing_text);
   return c;
 }
 

@@ -6,8 +6,8 @@
 #include <ldm/train/reconstruction.hpp>
 #include <ldm/train/vae_trainer.hpp>
 
-#include "support/columns.hpp"
 #include "support/gradcheck.hpp"
+#include "support/mixed_tables.hpp"
 
 #include <cmath>
 #include <limits>

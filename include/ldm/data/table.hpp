@@ -9,8 +9,10 @@
 #include <ldm/data/schema.hpp>
 
 #include <cmath>
+#include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace ldm {
 
@@ -48,6 +50,39 @@ inline void validate(const Table& t, const char* where = "Table") {
       }
     }
   }
+}
+
+// The table without column `index` (e.g. a class column that is not a feature).
+inline Table without_column(const Table& t, std::size_t index) {
+  if (index >= t.schema.size())
+    throw std::invalid_argument(
+        detail::concat("without_column: index ", index, " is outside the table's ", t.schema.size(), " columns"));
+  Table out;
+  out.schema = t.schema;
+  out.schema.columns.erase(out.schema.columns.begin() + static_cast<std::ptrdiff_t>(index));
+  const auto c = static_cast<Eigen::Index>(index);
+  out.cells.resize(t.rows(), t.cols() - 1);
+  out.cells.leftCols(c) = t.cells.leftCols(c);
+  out.cells.rightCols(t.cols() - c - 1) = t.cells.rightCols(t.cols() - c - 1);
+  return out;
+}
+
+// The table with `column` inserted at `index` (0 .. cols), its cells from `cells` (one per row).
+inline Table with_column(const Table& t, std::size_t index, Column column, const Eigen::VectorXd& cells) {
+  if (index > t.schema.size())
+    throw std::invalid_argument(detail::concat("with_column: index ", index, " is outside [0, ", t.schema.size(), "]"));
+  if (cells.size() != t.rows())
+    throw std::invalid_argument(
+        detail::concat("with_column: ", cells.size(), " cells for a table of ", t.rows(), " rows"));
+  Table out;
+  out.schema = t.schema;
+  out.schema.columns.insert(out.schema.columns.begin() + static_cast<std::ptrdiff_t>(index), std::move(column));
+  const auto c = static_cast<Eigen::Index>(index);
+  out.cells.resize(t.rows(), t.cols() + 1);
+  out.cells.leftCols(c) = t.cells.leftCols(c);
+  out.cells.col(c) = cells;
+  out.cells.rightCols(t.cols() - c) = t.cells.rightCols(t.cols() - c);
+  return out;
 }
 
 }  // namespace ldm

@@ -4,17 +4,19 @@
 
 #include <ldm/core/checks.hpp>
 #include <ldm/core/visit.hpp>
+#include <ldm/data/detail/table_cells.hpp>
 
 #include <algorithm>
-#include <charconv>
+#include <deque>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace ldm {
 
-// The classes of a list of labels, sorted: by value when every label is an integer (so "10"
-// comes after "9"), else by text. Throws std::invalid_argument for an empty list or label.
+// The classes of a list of labels, sorted as a categorical column's categories: by value when
+// every label is an integer (so "10" comes after "9"), else by text. Throws std::invalid_argument for an empty list or
+// label.
 inline std::vector<std::string> class_names_of(const std::vector<std::string>& labels) {
   if (labels.empty()) throw std::invalid_argument("class_names_of: no labels");
   std::vector<std::string> names;
@@ -24,19 +26,8 @@ inline std::vector<std::string> class_names_of(const std::vector<std::string>& l
   }
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
-  const auto integer = [](const std::string& text, long long& value) {
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    return ec == std::errc() && end == text.data() + text.size();
-  };
-  std::vector<std::pair<long long, std::string>> numbered;
-  for (const std::string& name : names) {
-    long long value = 0;
-    if (!integer(name, value)) return names;
-    numbered.emplace_back(value, name);
-  }
-  std::sort(numbered.begin(), numbered.end());  // ties ("7", "07") by text
-  for (std::size_t i = 0; i < names.size(); ++i) names[i] = numbered[i].second;
-  return names;
+  // The order of a categorical column's categories (data/detail/table_cells.hpp): one rule.
+  return detail::sorted_categories(std::deque<std::string>(names.begin(), names.end())).first;
 }
 
 // What fit learns about each column, used to map samples back onto the data's grid.

@@ -1,6 +1,7 @@
 // Training as a run that can stop and go on, and LatentDiffusion::fit on top of it.
 #pragma once
 
+#include <ldm/data/vector_layout.hpp>
 #include <ldm/io/checkpoint.hpp>
 #include <ldm/pipeline/latent_diffusion.hpp>
 #include <ldm/train/denoiser_trainer.hpp>
@@ -103,6 +104,21 @@ class FitRun {
   }
   FitRun(const FitRun&) = delete;  // the trainers hold references into this object
   FitRun& operator=(const FitRun&) = delete;
+
+  // The rows are a mixed table's encoding (data/encoding.hpp) laid out as `layout`: the VAE
+  // learns them with the mixed reconstruction loss (train/reconstruction.hpp) and they are not
+  // standardised again (data_scaling is the identity). Call it on a fresh run, before run() or
+  // resume(); a numeric table without missing cells needs none (its plain layout is the seed's).
+  void set_layout(const VectorLayout& layout) {
+    if (vae_ || denoiser_ || phase_ != Phase::vae) throw std::logic_error("FitRun::set_layout: call it on a fresh run");
+    if (layout.width != rows_.cols())
+      throw std::invalid_argument(detail::concat("FitRun::set_layout: the layout is ", layout.width,
+                                                 " wide but the rows have ", rows_.cols(), " columns"));
+    layout_ = layout;
+    model_.data_scaling.mean = Vector<S>::Zero(rows_.cols());
+    model_.data_scaling.scale = Vector<S>::Ones(rows_.cols());
+    x_ = rows_;
+  }
 
   Phase phase() const { return phase_; }
   // Steps done in the current phase.
@@ -236,7 +252,8 @@ class FitRun {
 
  private:
   void start_vae() {
-    if (!vae_) vae_.emplace(model_.encoder, model_.decoder, x_, options_.vae, split(key_, 3)[1]);
+    if (!vae_)
+      vae_.emplace(model_.encoder, model_.decoder, x_, options_.vae, split(key_, 3)[1], layout_ ? &*layout_ : nullptr);
   }
   void finish_vae() {
     latents_.emplace(encode_latents(model_.encoder, x_, options_.latent_source));
@@ -261,8 +278,9 @@ class FitRun {
   FitOptions options_;
   Key key_;
   LatentDiffusion<S> model_;
-  Matrix<S> x_;                // standardised rows
-  Eigen::VectorXi label_ids_;  // (N) each row's class id; empty when unconditional
+  Matrix<S> x_;                         // standardised rows (or, with a layout, the rows as they are)
+  std::optional<VectorLayout> layout_;  // a mixed table's layout (set_layout); none: the seed's MSE
+  Eigen::VectorXi label_ids_;           // (N) each row's class id; empty when unconditional
   Phase phase_ = Phase::vae;
   std::optional<VaeTrainer<S>> vae_;
   std::optional<LatentSet<S>> latents_;

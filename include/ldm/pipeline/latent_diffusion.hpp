@@ -187,8 +187,10 @@ class LatentDiffusion {
 
   // One safetensors file: the three models, both scalings, the column facts; the options,
   // schedule, column names and latent bound in the metadata. Atomic (see write_safetensors).
-  void save(const std::string& path) const {
-    TensorMap extra;
+  // more_tensors and more_metadata are saved with it (what a model built on this one adds, such
+  // as a table's encoding); their names must not clash with the model's.
+  void save(const std::string& path, TensorMap more_tensors = {}, const MetadataMap& more_metadata = {}) const {
+    TensorMap extra = std::move(more_tensors);
     add_tensors(extra, "data_scaling.", data_scaling);
     add_tensors(extra, "latent_scaling.", latent_scaling);
     add_tensors(extra, "columns.", columns);
@@ -197,14 +199,22 @@ class LatentDiffusion {
     metadata["column_names"] = nlohmann::json(columns.names).dump();
     metadata["latent_bound"] = detail::exact_text(static_cast<double>(latent_bound));
     if (!class_names.empty()) metadata["class_names"] = nlohmann::json(class_names).dump();
+    for (const auto& [key, value] : more_metadata)
+      if (!metadata.emplace(key, value).second)
+        throw std::invalid_argument("LatentDiffusion::save: metadata '" + key + "' is the model's own");
     save_models(path, encoder, decoder, denoiser, std::move(metadata), extra);
   }
 
   // Reads a file written by save(). Throws FormatError naming the file and what is wrong,
   // including sizes beyond `limits` (checked before anything large is allocated).
   static LatentDiffusion load(const std::string& path, const CheckpointLimits& limits = {}) {
+    return load(read_safetensors(path, limits.file), limits);
+  }
+
+  // The same from a file already read (data.path names it in messages).
+  static LatentDiffusion load(const SafetensorsData& data, const CheckpointLimits& limits = {}) {
     const char* where = "LatentDiffusion::load";
-    const SafetensorsData data = read_safetensors(path, limits.file);
+    const std::string& path = data.path;
     const auto kind = data.metadata.find("kind");
     if (kind == data.metadata.end() || kind->second != "ldm.LatentDiffusion")
       throw FormatError(where, path, "", "not a LatentDiffusion file (its metadata has no kind 'ldm.LatentDiffusion')");
