@@ -13,10 +13,7 @@
 
 using Catch::Matchers::Contains;
 using ldm::Matrix;
-using ldm_test::categorical_column;
-using ldm_test::make_table;
-using ldm_test::NA;
-using ldm_test::numeric_column;
+using namespace ldm_test;  // the shared test helpers
 
 namespace {
 

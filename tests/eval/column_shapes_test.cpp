@@ -8,10 +8,7 @@
 
 using Catch::Matchers::Contains;
 using ldm::Matrix;
-using ldm_test::categorical_column;
-using ldm_test::make_table;
-using ldm_test::NA;
-using ldm_test::numeric_column;
+using namespace ldm_test;  // the shared test helpers
 
 TEST_CASE("column shapes: identical tables score 1 everywhere", "[column_shapes]") {
   const ldm::Table t = make_table({numeric_column("x", true), categorical_column("c", {"a", "b"}, true)},

@@ -8,10 +8,7 @@
 
 using Catch::Matchers::Contains;
 using ldm::Matrix;
-using ldm_test::categorical_column;
-using ldm_test::make_table;
-using ldm_test::NA;
-using ldm_test::numeric_column;
+using namespace ldm_test;  // the shared test helpers
 
 TEST_CASE("table encoding: standardised numbers, indicators and one-hot categories", "[table_encoding]") {
   const std::vector<ldm::Column> columns{numeric_column("x", true), categorical_column("c", {"a", "b", "c"}),

@@ -8,10 +8,7 @@
 
 using Catch::Matchers::Contains;
 using ldm::Matrix;
-using ldm_test::categorical_column;
-using ldm_test::make_table;
-using ldm_test::NA;
-using ldm_test::numeric_column;
+using namespace ldm_test;  // the shared test helpers
 
 TEST_CASE("pair trends: identical tables score 1, opposite correlations 0", "[pair_trends]") {
   const std::vector<ldm::Column> columns{numeric_column("x"), numeric_column("y", true),

@@ -24,12 +24,7 @@
 #include <vector>
 
 using Catch::Matchers::Contains;
-using ldm_test::fill;
-using ldm_test::make_toy;
-using ldm_test::Saved;
-using ldm_test::Toy;
-using ldm_test::toy_grad;
-using ldm_test::toy_param;
+using namespace ldm_test;  // the shared test helpers
 
 namespace {
 

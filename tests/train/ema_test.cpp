@@ -13,12 +13,7 @@
 #include <vector>
 
 using Catch::Matchers::Contains;
-using ldm_test::fill;
-using ldm_test::make_toy;
-using ldm_test::Saved;
-using ldm_test::Toy;
-using ldm_test::toy_grad;
-using ldm_test::toy_param;
+using namespace ldm_test;  // the shared test helpers
 
 TEST_CASE("Ema: the decay follows diffusers EMAModel.get_decay", "[optim][ema]") {
   const auto params = make_toy<double>(1, 1);
