@@ -82,7 +82,7 @@ TEST_CASE("TableDiffusion: samples come back in the table's schema, the same for
   CHECK(ldm_test::same_cells(again.table, draw.table));
 }
 
-TEST_CASE("TableDiffusion: save and load give the same samples; a plain model file is refused") {
+TEST_CASE("TableDiffusion: save and load give the same samples, and a plain model file is refused") {
   const ldm_test::TempDir dir("table_diffusion");
   const auto model = ldm::TableDiffusion<float>::fit(mixed_table(), small_options(), ldm::make_key(3));
   const std::string path = dir.file("table.safetensors");
