@@ -4,7 +4,9 @@
 //   ldm sample --model MODEL.safetensors --per-class N --out FILE.csv [options]
 //   ldm eval   --real HELD_OUT.csv --synth FILE.csv [--train TRAIN.csv] [--target COL] [--json]
 //   ldm baseline --data FILE.csv --method marginals|gaussian-copula -n N --out FILE.csv
+//   mpirun -np P ldm train|sample ...   (built with -DLDM_USE_MPI=ON: data parallel, the same files for any P)
 // Errors print one line "ldm: error: ..." and exit with status 1 (usage errors: CLI11's 1xx).
+#include <ldm/core/communicator.hpp>
 #include <ldm/core/threads.hpp>
 #include <ldm/data/columns.hpp>
 #include <ldm/data/csv_reader.hpp>
@@ -18,8 +20,14 @@
 #include <ldm/pipeline/latent_diffusion.hpp>
 #include <ldm/pipeline/table_diffusion.hpp>
 
+#ifdef LDM_USE_MPI
+#include <ldm/core/mpi.hpp>
+#endif
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+
+#include <fcntl.h>
 
 #include <signal.h>
 #include <unistd.h>
@@ -30,15 +38,46 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <thread>
 
 namespace {
 
+// The processes of this run: this one alone or, in a build with MPI, those mpirun started.
+// Rank 0 reads the options out loud, prints progress and writes every file; the others are
+// silent (stdout and stderr to /dev/null; the real stderr kept to report an error only they
+// met).
+struct Processes {
+  ldm::Communicator* comm = nullptr;  // nullptr: one process
+  int rank = 0, size = 1;
+  int stderr_fd = STDERR_FILENO;
+
+  bool writer() const { return rank == 0; }
+  void silence_followers() {
+    if (rank == 0) return;
+    stderr_fd = dup(STDERR_FILENO);
+    const int null_fd = open("/dev/null", O_WRONLY);
+    dup2(null_fd, STDOUT_FILENO);
+    dup2(null_fd, STDERR_FILENO);
+    close(null_fd);
+  }
+};
+Processes processes;
+
+#ifdef LDM_USE_MPI
+constexpr int default_chunks = 8;  // an MPI build: the same model for any process count up to 8
+#else
+constexpr int default_chunks = 0;  // one process: the batch in one piece
+#endif
+
 // SIGINT / SIGTERM: the first asks training to stop after the current step and save its state;
 // a second one exits at once (files are only ever replaced atomically, so none is damaged).
+// Under mpirun a process may get the signal twice (Open MPI signals each process and its
+// group), so there repeats are ignored: mpirun itself sends SIGKILL when it has waited enough.
 volatile std::sig_atomic_t interrupted = 0;
+volatile std::sig_atomic_t repeat_exits = 1;
 
 extern "C" void on_signal(int signal_number) {
-  if (interrupted) _exit(128 + signal_number);
+  if (interrupted && repeat_exits) _exit(128 + signal_number);
   interrupted = signal_number;
 }
 
@@ -203,6 +242,7 @@ struct TrainArgs {
   ldm::FitOptions fit;
   int batch_size = 0;  // 0: each phase's default
   double lr = 0;       // 0: each phase's default
+  int chunks = default_chunks;
   CheckpointOptions checkpoint;
 };
 
@@ -232,6 +272,12 @@ CLI::App* add_train(CLI::App& app, TrainArgs& a) {
   train->add_option("--batch-size", a.batch_size, "batch size of both phases (default 128 VAE, 256 denoiser)")
       ->check(CLI::PositiveNumber);
   train->add_option("--lr", a.lr, "learning rate of both phases (default 1e-3)")->check(CLI::PositiveNumber);
+  train
+      ->add_option("--chunks", a.chunks,
+                   "cut each batch into N chunks summed exactly: the same model for any number of processes up "
+                   "to N (mpirun), one included; 0: the batch in one piece (one process only)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   train->add_option("--checkpoint", a.checkpoint.path, "training state file (default: OUT.checkpoint.safetensors)");
   train
       ->add_option("--checkpoint-every", a.checkpoint.every,
@@ -271,7 +317,7 @@ TrainingTable read_training_table(const TrainArgs& a) {
   std::fprintf(stderr, "ldm: training on %lld rows x %zu columns of %s\n%s", static_cast<long long>(table.rows()),
                table.schema.size(), a.data.c_str(), ldm::describe(table).c_str());
   for (const std::string& warning : read.warnings) std::fprintf(stderr, "ldm: warning: %s\n", warning.c_str());
-  if (!a.schema_out.empty()) ldm::write_schema(a.schema_out, table.schema);
+  if (!a.schema_out.empty() && processes.writer()) ldm::write_schema(a.schema_out, table.schema);
   if (a.label_column.empty()) return {table, {}, std::nullopt};
   const std::size_t c = table.schema.index_of(a.label_column);
   const ldm::Column& column = table.schema.columns[c];
@@ -311,6 +357,11 @@ int run_train(TrainArgs a) {
     plain_run.emplace(rows, data.labels, a.fit, key, names);
   }
   ldm::FitRun<float>& run = mixed ? *table_run->fit : *plain_run;
+  if (a.chunks > 0 || processes.size > 1) {
+    run.set_data_parallel({.communicator = processes.comm, .chunks = a.chunks});
+    std::fprintf(stderr, "ldm: data parallel on %d process%s, each batch in %d chunks summed exactly\n", processes.size,
+                 processes.size > 1 ? "es" : "", a.chunks);
+  }
   if (data.class_column) {
     const std::vector<std::string>& classes = run.model().class_names;
     std::string list;
@@ -335,6 +386,7 @@ int run_train(TrainArgs a) {
     return 128 + (interrupted ? interrupted : SIGINT);
   }
   const ldm::LatentDiffusion<float> model = run.model();
+  if (!processes.writer()) return 0;
   if (mixed) {
     ldm::MetadataMap class_metadata;
     if (data.class_column) class_metadata["class_column"] = nlohmann::json(*data.class_column).dump();
@@ -386,6 +438,12 @@ CLI::App* add_sample(CLI::App& app, SampleArgs& a) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   sample->add_option("--seed", a.seed)->capture_default_str();
+  sample
+      ->add_option("--batch-rows", a.options.batch_rows,
+                   "rows denoised at once; processes (mpirun) share the batches; the rows depend on this, not "
+                   "on the process count")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   sample->add_option("--out", a.out, "the CSV file to write")->required();
   sample->add_flag("--no-postprocess", a.no_postprocess,
                    "keep raw values (no rounding or clipping to the data's range)");
@@ -411,6 +469,7 @@ void sample_table(const SampleArgs& a, const ldm::SafetensorsData& file) {
   } else {
     rows = t.sample(a.n, a.options, key, a.temperature);
   }
+  if (!processes.writer()) return;
   ldm::Table out = std::move(rows.table);
   if (const auto it = file.metadata.find("class_column"); it != file.metadata.end() && !class_of_row.empty())
     out = with_classes(out, nlohmann::json::parse(it->second).get<ClassColumn>(), classes, class_of_row);
@@ -424,6 +483,7 @@ void run_sample(SampleArgs a) {
   a.options.sampler.kind = ldm::enum_from_name<ldm::SamplerKind>(a.sampler, "--sampler");
   a.options.postprocess = !a.no_postprocess;
   a.options.clip_to_latent_range = !a.no_clip;
+  a.options.communicator = processes.comm;
   if (a.per_class == 0 && a.n < 1)
     throw std::invalid_argument("-n must be at least 1, got " + std::to_string(a.n) + " (or give --per-class N)");
   const ldm::SafetensorsData file = ldm::read_safetensors(a.model);
@@ -432,6 +492,7 @@ void run_sample(SampleArgs a) {
   const ldm::Key key = ldm::make_key(a.seed);
   if (a.per_class > 0) {
     const ldm::Matrix<float> rows = model.sample_per_class(a.per_class, a.options, key).values;
+    if (!processes.writer()) return;
     std::vector<std::string> labels;
     for (const std::string& name : model.class_names)
       labels.insert(labels.end(), static_cast<std::size_t>(a.per_class), name);
@@ -440,11 +501,13 @@ void run_sample(SampleArgs a) {
                  model.class_names.size(), a.per_class, a.out.c_str());
   } else if (!a.label.empty()) {
     const ldm::Matrix<float> rows = model.sample(a.n, a.label, a.options, key).values;
+    if (!processes.writer()) return;
     write_labelled_csv(a.out, std::vector<std::string>(static_cast<std::size_t>(a.n), a.label), model.columns.names,
                        rows);
     std::fprintf(stderr, "ldm: wrote %lld rows of class '%s' to %s\n", a.n, a.label.c_str(), a.out.c_str());
   } else {
     const ldm::Matrix<float> rows = model.sample(a.n, a.options, key).values;
+    if (!processes.writer()) return;
     ldm::write_csv(a.out, model.columns.names, rows);
     std::fprintf(stderr, "ldm: wrote %lld rows to %s\n", a.n, a.out.c_str());
   }
@@ -606,7 +669,34 @@ void run_baseline(const BaselineArgs& a) {
 
 }  // namespace
 
+// An error: one line from rank 0, which then ends every process. Another rank waits 5 s
+// first (mpirun kills it sooner when rank 0 aborts), so that an error all of them met (a bad file) is reported once, by rank 0; if it is
+// still alive after that, the error was its own and it reports it.
+int fail(const std::exception& e) {
+  if (processes.size == 1) {
+    std::fprintf(stderr, "ldm: error: %s\n", e.what());
+    return 1;
+  }
+  if (processes.rank != 0) std::this_thread::sleep_for(std::chrono::seconds(5));
+  const std::string line = processes.rank == 0
+                               ? std::string("ldm: error: ") + e.what() + "\n"
+                               : ldm::detail::concat("ldm: error on rank ", processes.rank, ": ", e.what(), "\n");
+  if (write(processes.stderr_fd, line.data(), line.size()) < 0) {
+  }  // nothing more to do if stderr is gone
+#ifdef LDM_USE_MPI
+  static_cast<ldm::MpiCommunicator*>(processes.comm)->abort(1);
+#endif
+  return 1;
+}
+
 int main(int argc, char** argv) {
+#ifdef LDM_USE_MPI
+  ldm::MpiSession mpi(argc, argv);
+  ldm::MpiCommunicator world;
+  processes = {.comm = &world, .rank = world.rank(), .size = world.size()};
+  processes.silence_followers();
+  if (processes.size > 1) repeat_exits = 0;
+#endif
   CLI::App app{"ldm: latent diffusion on the rows of a CSV file"};
   app.require_subcommand(1);
   app.fallthrough();  // --threads may come before or after the subcommand
@@ -630,13 +720,14 @@ int main(int argc, char** argv) {
     if (*train) return run_train(train_args);
     if (*sample)
       run_sample(sample_args);
+    else if (!processes.writer())
+      return 0;  // eval and baseline are one process's work
     else if (*eval)
       run_eval(eval_args);
     else
       run_baseline(baseline_args);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ldm: error: %s\n", e.what());
-    return 1;
+    return fail(e);
   }
   return 0;
 }

@@ -2,8 +2,10 @@
 // bottom up (the README's "Layout" section is the map).
 #pragma once
 
-// core: types, checks, errors, randomness, threads, the matrix product, visiting parameters
+// core: types, checks, errors, randomness, threads, the matrix product, visiting parameters,
+// the processes that share the work (core/mpi.hpp too when built with LDM_USE_MPI)
 #include <ldm/core/checks.hpp>
+#include <ldm/core/communicator.hpp>
 #include <ldm/core/errors.hpp>
 #include <ldm/core/gemm.hpp>
 #include <ldm/core/json.hpp>
@@ -11,6 +13,9 @@
 #include <ldm/core/random.hpp>
 #include <ldm/core/threads.hpp>
 #include <ldm/core/visit.hpp>
+#ifdef LDM_USE_MPI
+#include <ldm/core/mpi.hpp>
+#endif
 
 // nn: layers, the three models and build()
 #include <ldm/nn/build.hpp>
@@ -52,6 +57,7 @@
 // train: optimizers, the training loop, the two stages' trainers
 #include <ldm/train/adam.hpp>
 #include <ldm/train/batches.hpp>
+#include <ldm/train/data_parallel.hpp>
 #include <ldm/train/denoiser_trainer.hpp>
 #include <ldm/train/ema.hpp>
 #include <ldm/train/gradients.hpp>

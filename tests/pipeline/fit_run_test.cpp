@@ -8,6 +8,7 @@
 #include "support/pipeline_data.hpp"
 #include "support/same_model.hpp"
 #include "support/test_files.hpp"
+#include "support/thread_ranks.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -216,4 +217,66 @@ TEST_CASE("FitRun: a resume with any one option changed is refused, naming that 
   }
   // model 5 of 7 (without input_size and num_classes), schedule 4, vae 9, denoiser 11, latent_source.
   REQUIRE(checked == 5 + 4 + 9 + 11 + 1);
+}
+
+TEST_CASE("FitRun data parallel: 1 and 3 ranks, stopped on 2 and resumed on 3, give the same model") {
+  const ldm_test::TempDir dir("pipeline_parallel");
+  const Matrix<float> rows = cluster_rows(make_key(31), 60);
+  const Key key = make_key(32);
+  FitRun<float> alone(rows, tiny_fit(), key);
+  alone.set_data_parallel({.chunks = 4});
+  REQUIRE(alone.run());
+  const LatentDiffusion<float> reference = alone.model();
+
+  std::vector<LatentDiffusion<float>> on_three(3);
+  ldm_test::ThreadRanks(3).run([&](Communicator& comm) {
+    FitRun<float> run(rows, tiny_fit(), key);
+    run.set_data_parallel({.communicator = &comm, .chunks = 4});
+    REQUIRE(run.run());
+    on_three[static_cast<std::size_t>(comm.rank())] = run.model();
+  });
+  for (const auto& m : on_three) CHECK(ldm_test::same_model(m, reference));
+
+  // Rank 1 alone asks to stop at denoiser step 9: both stop there; only rank 0 writes the state.
+  const std::string path = dir.file("state.safetensors");
+  ldm_test::ThreadRanks(2).run([&](Communicator& comm) {
+    FitRun<float> run(rows, tiny_fit(), key);
+    run.set_data_parallel({.communicator = &comm, .chunks = 4});
+    const auto stop = [&](const Progress& p) {
+      return !(comm.rank() == 1 && std::string(p.phase) == "denoiser" && p.step == 9);
+    };
+    REQUIRE_FALSE(run.run(stop, 0, path));
+    REQUIRE(run.step() == 9);
+  });
+  std::vector<LatentDiffusion<float>> resumed(3);
+  ldm_test::ThreadRanks(3).run([&](Communicator& comm) {
+    FitRun<float> run(rows, tiny_fit(), key);
+    run.set_data_parallel({.communicator = &comm, .chunks = 4});
+    run.resume(path);
+    REQUIRE(run.run());
+    resumed[static_cast<std::size_t>(comm.rank())] = run.model();
+  });
+  for (const auto& m : resumed) CHECK(ldm_test::same_model(m, reference));
+
+  FitRun<float> other_chunks(rows, tiny_fit(), key);
+  other_chunks.set_data_parallel({.chunks = 2});
+  REQUIRE_THROWS_WITH(other_chunks.resume(path), Contains("made with chunks 4, now 2"));
+  FitRun<float> whole_batches(rows, tiny_fit(), key);
+  REQUIRE_THROWS_WITH(whole_batches.resume(path), Contains("made with chunks 4, now 0"));
+}
+
+TEST_CASE("LatentDiffusion::sample shared by 3 ranks: every rank gets the rows of one process") {
+  const Matrix<float> rows = cluster_rows(make_key(33), 40);
+  const LatentDiffusion<float> model = LatentDiffusion<float>::fit(rows, tiny_fit(), make_key(34));
+  SampleOptions options;
+  options.sampler.num_steps = 10;
+  options.batch_rows = 7;  // 50 rows: 8 batches, 2 or 3 per rank
+  const Matrix<float> one = model.sample(50, options, make_key(35)).values;
+  std::vector<Matrix<float>> got(3);
+  ldm_test::ThreadRanks(3).run([&](Communicator& comm) {
+    SampleOptions shared = options;
+    shared.communicator = &comm;
+    got[static_cast<std::size_t>(comm.rank())] = model.sample(50, shared, make_key(35)).values;
+  });
+  for (const auto& g : got) CHECK(g == one);
 }

@@ -120,6 +120,19 @@ class FitRun {
     x_ = rows_;
   }
 
+  // Trains data parallel (train/data_parallel.hpp): each batch in parallel.chunks chunks shared
+  // by the processes of parallel.communicator, summed exactly, so that any number of processes
+  // (up to chunks) writes the same model. Every process makes this FitRun on all the rows and
+  // calls run() (or resume()) with the same arguments; only rank 0 writes checkpoints, and a
+  // stop asked on any process stops all after the same step. Call it on a fresh run.
+  void set_data_parallel(const DataParallel& parallel) {
+    if (vae_ || denoiser_ || phase_ != Phase::vae)
+      throw std::logic_error("FitRun::set_data_parallel: call it on a fresh run");
+    detail::require_valid_parallel("FitRun (vae)", parallel, options_.vae.batch_size);
+    detail::require_valid_parallel("FitRun (denoiser)", parallel, options_.denoiser.batch_size);
+    parallel_ = parallel;
+  }
+
   Phase phase() const { return phase_; }
   // Steps done in the current phase.
   long long step() const {
@@ -141,15 +154,21 @@ class FitRun {
     if (checkpoint_every > 0 && checkpoint_path.empty())
       throw std::invalid_argument("FitRun::run: checkpoint_every is set but checkpoint_path is empty");
     Checkpointing checkpointing{.every = checkpoint_every};
-    if (!checkpoint_path.empty()) checkpointing.save = [&] { save_state(checkpoint_path); };
+    Communicator& comm = parallel_.comm();
+    if (!checkpoint_path.empty())
+      checkpointing.save = [&] {
+        if (comm.rank() == 0) save_state(checkpoint_path);
+      };
+    ProgressCallback agreed = progress;  // with several processes, each stop is every process's
+    if (progress && comm.size() > 1) agreed = [&](const Progress& p) { return comm.all(progress(p)); };
     if (phase_ == Phase::vae) {
       start_vae();
-      if (!run_steps(*vae_, "vae", options_.vae.steps, progress, checkpointing)) return false;
+      if (!run_steps(*vae_, "vae", options_.vae.steps, agreed, checkpointing)) return false;
       finish_vae();
     }
     if (phase_ == Phase::denoiser) {
       start_denoiser();
-      if (!run_steps(*denoiser_, "denoiser", options_.denoiser.steps, progress, checkpointing)) return false;
+      if (!run_steps(*denoiser_, "denoiser", options_.denoiser.steps, agreed, checkpointing)) return false;
       phase_ = Phase::done;
     }
     return true;
@@ -178,6 +197,8 @@ class FitRun {
     metadata["key"] = detail::concat(key_[0], ",", key_[1]);
     metadata["fit_options"] = nlohmann::json(options_).dump();
     metadata["data"] = detail::data_fingerprint(rows_, label_ids_, model_.class_names);
+    if (parallel_.on())
+      metadata["chunks"] = std::to_string(parallel_.chunks);  // only then: older files stay as they were
     save_models(path, model_.encoder, model_.decoder, model_.denoiser, std::move(metadata), extra);
   }
 
@@ -209,6 +230,13 @@ class FitRun {
       throw FormatError(where, path, "", "the checkpoint was made with other options: " + change);
     if (meta("key") != detail::concat(key_[0], ",", key_[1]))
       throw FormatError(where, path, "", "the checkpoint was made with another seed");
+    const auto chunks = data.metadata.find("chunks");
+    const std::string saved_chunks = chunks == data.metadata.end() ? "0" : chunks->second;
+    if (saved_chunks != std::to_string(parallel_.chunks))
+      throw FormatError(where, path, "",
+                        "the checkpoint was made with chunks " + saved_chunks + ", now " +
+                            std::to_string(parallel_.chunks) +
+                            " (the batches' chunks must stay; the process count may change)");
     const std::string& phase = meta("phase");
     const long long step = detail::metadata_int(data.metadata, "step", path, where);
     LatentDiffusion<S> restored = model_;
@@ -253,7 +281,8 @@ class FitRun {
  private:
   void start_vae() {
     if (!vae_)
-      vae_.emplace(model_.encoder, model_.decoder, x_, options_.vae, split(key_, 3)[1], layout_ ? &*layout_ : nullptr);
+      vae_.emplace(model_.encoder, model_.decoder, x_, options_.vae, split(key_, 3)[1], layout_ ? &*layout_ : nullptr,
+                   parallel_);
   }
   void finish_vae() {
     latents_.emplace(encode_latents(model_.encoder, x_, options_.latent_source));
@@ -271,7 +300,7 @@ class FitRun {
       model_.latent_bound = model_.latent_scaling.transform(latents_->mu).cwiseAbs().maxCoeff();
     }
     if (!denoiser_)
-      denoiser_.emplace(model_.denoiser, *latents_, model_.schedule, options_.denoiser, split(key_, 3)[2]);
+      denoiser_.emplace(model_.denoiser, *latents_, model_.schedule, options_.denoiser, split(key_, 3)[2], parallel_);
   }
 
   const Matrix<S>& rows_;
@@ -282,6 +311,7 @@ class FitRun {
   std::optional<VectorLayout> layout_;  // a mixed table's layout (set_layout); none: the seed's MSE
   Eigen::VectorXi label_ids_;           // (N) each row's class id; empty when unconditional
   Phase phase_ = Phase::vae;
+  DataParallel parallel_;
   std::optional<VaeTrainer<S>> vae_;
   std::optional<LatentSet<S>> latents_;
   std::optional<DenoiserTrainer<S>> denoiser_;

@@ -145,7 +145,13 @@ class LatentDiffusion {
       denoiser.forward(z_t, t, ws);
       return ws.out;
     };
-    for (Eigen::Index first = 0, b = 0; first < n; first += sample_options.batch_rows, ++b) {
+    const Eigen::Index batches = (n + sample_options.batch_rows - 1) / sample_options.batch_rows;
+    const auto [my_first, my_last] =
+        sample_options.communicator
+            ? detail::share(batches, sample_options.communicator->rank(), sample_options.communicator->size())
+            : std::pair<Eigen::Index, Eigen::Index>{0, batches};
+    for (Eigen::Index b = my_first; b < my_last; ++b) {
+      const Eigen::Index first = b * sample_options.batch_rows;
       const Eigen::Index rows = std::min(sample_options.batch_rows, n - first);
       const Key batch_key = fold_in(base, static_cast<std::uint32_t>(b));
       if (classes) {
@@ -156,6 +162,14 @@ class LatentDiffusion {
         z.middleRows(first, rows) =
             ldm::sample<S>(eps, schedule, rows, options.latent_size, batch_key, sampler, on_step).values;
       }
+    }
+    if (sample_options.communicator && sample_options.communicator->size() > 1) {
+      const Eigen::Index owned_first = my_first * sample_options.batch_rows * z.cols();
+      const Eigen::Index owned_last = std::min(n, my_last * sample_options.batch_rows) * z.cols();
+      gather_owned(*sample_options.communicator, std::span<S>(z.data(), static_cast<std::size_t>(z.size())),
+                   [&](std::size_t i) {
+                     return static_cast<Eigen::Index>(i) >= owned_first && static_cast<Eigen::Index>(i) < owned_last;
+                   });
     }
     return z;
   }

@@ -2,6 +2,7 @@
 // both stages' trainers) and how it samples (SampleOptions), with their JSON mapping.
 #pragma once
 
+#include <ldm/core/communicator.hpp>
 #include <ldm/core/json.hpp>
 #include <ldm/diffusion/samplers.hpp>
 #include <ldm/diffusion/schedule.hpp>
@@ -45,6 +46,10 @@ struct SampleOptions {
   // 1 = the plain conditional model. Measured on digits (README, DDIM-50): the share of rows a
   // classifier puts in the requested digit is 0.989 at w = 1, 0.998 at 1.5 and 2, 0.999 at 3.
   double guidance = 2.0;
+  // The processes that share the work (core/communicator.hpp; nullptr: this one alone): each
+  // denoises its share of the batches of batch_rows rows and all get every row. The rows do
+  // not depend on the process count (they do on batch_rows). Not saved: it is no setting.
+  Communicator* communicator = nullptr;
 };
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SampleOptions, sampler, clip_to_latent_range, postprocess, batch_rows,

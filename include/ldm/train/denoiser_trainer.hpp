@@ -11,6 +11,7 @@
 #include <ldm/nn/denoiser.hpp>
 #include <ldm/train/adam.hpp>
 #include <ldm/train/batches.hpp>
+#include <ldm/train/data_parallel.hpp>
 #include <ldm/train/ema.hpp>
 #include <ldm/train/gradients.hpp>
 #include <ldm/train/latents.hpp>
@@ -126,7 +127,7 @@ template <class S>
 class DenoiserTrainer {
  public:
   DenoiserTrainer(Denoiser<S>& denoiser, const LatentSet<S>& latents, const Schedule<S>& schedule,
-                  const DenoiserTrainOptions& options, Key key)
+                  const DenoiserTrainOptions& options, Key key, const DataParallel& parallel = {})
       : denoiser_(denoiser),
         latents_(latents),
         schedule_(schedule),
@@ -136,7 +137,8 @@ class DenoiserTrainer {
         lr_(lr_schedule_for_run("train_denoiser", options.lr, options.warmup_steps, options.cosine_decay,
                                 options.steps)),
         grad_(zeros_like(denoiser)),
-        adam_(AdamOptions{.lr = options.lr, .weight_decay = options.weight_decay}, denoiser) {
+        adam_(AdamOptions{.lr = options.lr, .weight_decay = options.weight_decay}, denoiser),
+        parallel_(parallel) {
     detail::require_cols("train_denoiser", "latents", latents.mu, denoiser.latent_size());
     if (schedule.num_steps != denoiser.num_steps)
       throw std::invalid_argument(detail::concat("train_denoiser: the schedule has ", schedule.num_steps,
@@ -145,41 +147,24 @@ class DenoiserTrainer {
       throw std::invalid_argument(detail::concat("train_denoiser: steps must be >= 0, got ", options.steps));
     check_labels(denoiser, latents, options);
     if (options.ema_decay > 0) ema_.emplace(EmaOptions{.max_decay = options.ema_decay}, denoiser);
+    detail::require_valid_parallel("train_denoiser", parallel, static_cast<Eigen::Index>(order_.batch_size()));
+    if (parallel.on()) {
+      const auto [first, last] = parallel.my_chunks();
+      grad_chunks_.assign(static_cast<std::size_t>(last - first), grad_);
+    }
   }
 
   double step() {
     const long long s = step_;
     const Key k = fold_in(noise_key_, static_cast<std::uint32_t>(s));
-    const auto rows = order_.batch(s);
-    const auto n = static_cast<Eigen::Index>(rows.size());
-    detail::gather_rows(latents_.mu, rows, z0_);
-    if (latents_.source == LatentSource::posterior_sample) {
-      detail::gather_rows(latents_.log_var, rows, log_var_);
-      eps_.resize(n, z0_.cols());
-      fill_normal(fold_in(k, 0), eps_);
-      z0_.array() += (S(0.5) * log_var_.array()).exp() * eps_.array();
+    double loss = 0;
+    if (parallel_.on()) {
+      loss = chunked_loss_and_gradient(order_.batch(s), k);
+    } else {
+      if (!grads_zero_) zero_gradients(grad_);  // only after a step that threw
+      grads_zero_ = false;
+      loss = loss_and_gradient(order_.batch(s), k, grad_);
     }
-    z0_ = ((z0_.rowwise() - latents_.scaling.mean.transpose()).array().rowwise() /
-           latents_.scaling.scale.transpose().array())
-              .matrix();
-    uniform_t_.resize(n, 1);
-    fill_uniform(fold_in(k, 1), uniform_t_);
-    t_.resize(n);
-    for (Eigen::Index i = 0; i < n; ++i)
-      t_(i) = std::min(schedule_.num_steps - 1, static_cast<int>(uniform_t_(i, 0) * schedule_.num_steps));
-    eps_.resize(n, z0_.cols());
-    fill_normal(fold_in(k, 2), eps_);
-    if (!grads_zero_) zero_gradients(grad_);  // only after a step that threw
-    grads_zero_ = false;
-    const Eigen::VectorXi* labels = nullptr;
-    if (latents_.labels.size() > 0) {  // conditional: each row's label, dropped to "no label" at random
-      labels_.resize(n);
-      for (Eigen::Index i = 0; i < n; ++i) labels_(i) = latents_.labels(rows[static_cast<std::size_t>(i)]);
-      drop_labels(labels_, options_.label_dropout, denoiser_.no_label(), fold_in(k, 3), labels_);
-      labels = &labels_;
-    }
-    const double loss = detail::denoiser_loss_and_gradient(
-        denoiser_, schedule_, z0_, t_, labels, eps_, options_.prediction, options_.min_snr_gamma, grad_, buffers_);
     detail::require_finite_loss("denoiser", s, loss);
     if (options_.clip_grad_norm > 0) clip_grad_norm(options_.clip_grad_norm, grad_);
     last_lr_ = lr_.at(s);
@@ -241,6 +226,71 @@ class DenoiserTrainer {
           detail::concat("train_denoiser: label_dropout must be in [0, 1], got ", o.label_dropout));
   }
 
+  // The loss of the batch `rows` with the draws of key k (k's sub-keys 0: posterior noise,
+  // 1: timesteps, 2: noise, 3: label dropout); its gradients added into grad.
+  double loss_and_gradient(std::span<const std::uint32_t> rows, Key k, Denoiser<S>& grad) {
+    const auto n = static_cast<Eigen::Index>(rows.size());
+    detail::gather_rows(latents_.mu, rows, z0_);
+    if (latents_.source == LatentSource::posterior_sample) {
+      detail::gather_rows(latents_.log_var, rows, log_var_);
+      eps_.resize(n, z0_.cols());
+      fill_normal(fold_in(k, 0), eps_);
+      z0_.array() += (S(0.5) * log_var_.array()).exp() * eps_.array();
+    }
+    z0_ = ((z0_.rowwise() - latents_.scaling.mean.transpose()).array().rowwise() /
+           latents_.scaling.scale.transpose().array())
+              .matrix();
+    uniform_t_.resize(n, 1);
+    fill_uniform(fold_in(k, 1), uniform_t_);
+    t_.resize(n);
+    for (Eigen::Index i = 0; i < n; ++i)
+      t_(i) = std::min(schedule_.num_steps - 1, static_cast<int>(uniform_t_(i, 0) * schedule_.num_steps));
+    eps_.resize(n, z0_.cols());
+    fill_normal(fold_in(k, 2), eps_);
+    const Eigen::VectorXi* labels = nullptr;
+    if (latents_.labels.size() > 0) {  // conditional: each row's label, dropped to "no label" at random
+      labels_.resize(n);
+      for (Eigen::Index i = 0; i < n; ++i) labels_(i) = latents_.labels(rows[static_cast<std::size_t>(i)]);
+      drop_labels(labels_, options_.label_dropout, denoiser_.no_label(), fold_in(k, 3), labels_);
+      labels = &labels_;
+    }
+    return detail::denoiser_loss_and_gradient(denoiser_, schedule_, z0_, t_, labels, eps_, options_.prediction,
+                                              options_.min_snr_gamma, grad, buffers_);
+  }
+
+  // As VaeTrainer's: this process's chunks (chunk c from fold_in(k, c)), the gradients summed
+  // exactly over all processes into grad_, the chunk losses weighted and summed in order.
+  double chunked_loss_and_gradient(std::span<const std::uint32_t> batch, Key k) {
+    const auto chunks = static_cast<Eigen::Index>(parallel_.chunks);
+    const auto [first, last] = parallel_.my_chunks();
+    const auto n = static_cast<Eigen::Index>(batch.size());
+    chunk_losses_.assign(static_cast<std::size_t>(chunks), 0.0);
+    weights_.clear();
+    std::vector<std::vector<std::span<S>>> chunk_tensors;
+    for (Eigen::Index c = first; c < last; ++c) {
+      const auto [a, b] = detail::share(n, c, chunks);
+      Denoiser<S>& g = grad_chunks_[static_cast<std::size_t>(c - first)];
+      zero_gradients(g);
+      chunk_losses_[static_cast<std::size_t>(c)] =
+          loss_and_gradient(batch.subspan(static_cast<std::size_t>(a), static_cast<std::size_t>(b - a)),
+                            fold_in(k, static_cast<std::uint32_t>(c)), g);
+      weights_.push_back(static_cast<double>(b - a) / static_cast<double>(n));
+      chunk_tensors.push_back(detail::tensors_of<S>(g));
+    }
+    gather_owned(parallel_.comm(), std::span<double>(chunk_losses_), [&](std::size_t c) {
+      return static_cast<Eigen::Index>(c) >= first && static_cast<Eigen::Index>(c) < last;
+    });
+    double loss = 0;
+    for (Eigen::Index c = 0; c < chunks; ++c) {
+      const auto [a, b] = detail::share(n, c, chunks);
+      loss += chunk_losses_[static_cast<std::size_t>(c)] * static_cast<double>(b - a) / static_cast<double>(n);
+    }
+    // Every process has the same loss: all go on to the sum, or all stop at step()'s check.
+    if (std::isfinite(loss))
+      exact_(parallel_.comm(), parallel_.chunks, chunk_tensors, weights_, detail::tensors_of<S>(grad_));
+    return loss;
+  }
+
   Denoiser<S>& denoiser_;
   const LatentSet<S>& latents_;
   const Schedule<S>& schedule_;
@@ -255,6 +305,10 @@ class DenoiserTrainer {
   Matrix<S> z0_, log_var_, eps_;
   Matrix<double> uniform_t_;
   Eigen::VectorXi t_, labels_;
+  DataParallel parallel_;
+  std::vector<Denoiser<S>> grad_chunks_;  // the gradients of this process's chunks
+  ExactSum<S> exact_;
+  std::vector<double> chunk_losses_, weights_;
   long long step_ = 0;
   bool grads_zero_ = true;  // the gradient buffers hold zeros (Adam zeroes them as it uses them)
   double last_lr_ = 0;
@@ -265,8 +319,8 @@ class DenoiserTrainer {
 template <class S>
 TrainResult train_denoiser(Denoiser<S>& denoiser, const LatentSet<S>& latents, const Schedule<S>& schedule,
                            const DenoiserTrainOptions& options, Key key, const ProgressCallback& progress = {},
-                           Denoiser<S>* raw = nullptr) {
-  DenoiserTrainer<S> trainer(denoiser, latents, schedule, options, key);
+                           Denoiser<S>* raw = nullptr, const DataParallel& parallel = {}) {
+  DenoiserTrainer<S> trainer(denoiser, latents, schedule, options, key, parallel);
   TrainResult result;
   result.key = split(key, 3)[2];
   result.loss.reserve(static_cast<std::size_t>(options.steps));

@@ -12,6 +12,7 @@
 #include <ldm/nn/vae.hpp>
 #include <ldm/train/adam.hpp>
 #include <ldm/train/batches.hpp>
+#include <ldm/train/data_parallel.hpp>
 #include <ldm/train/gradients.hpp>
 #include <ldm/train/loop.hpp>
 #include <ldm/train/lr_schedule.hpp>
@@ -80,11 +81,13 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(VaeTrainOptions, steps, batch_si
 
 // One Adam step at a time over shuffled mini-batches of the rows of data. A layout (copied; its
 // width must be the data's) selects the mixed reconstruction loss; none means the seed's MSE.
+// With parallel.chunks > 0 each batch is cut into chunks shared by the processes of
+// parallel.communicator (train/data_parallel.hpp); every process holds all of data.
 template <class S>
 class VaeTrainer {
  public:
   VaeTrainer(Encoder<S>& encoder, Decoder<S>& decoder, const Matrix<S>& data, const VaeTrainOptions& options, Key key,
-             const ReconstructionLayout* layout = nullptr)
+             const ReconstructionLayout* layout = nullptr, const DataParallel& parallel = {})
       : encoder_(encoder),
         decoder_(decoder),
         data_(data),
@@ -96,7 +99,8 @@ class VaeTrainer {
         encoder_grad_(zeros_like(encoder)),
         decoder_grad_(zeros_like(decoder)),
         encoder_adam_(AdamOptions{.lr = options.lr, .weight_decay = options.weight_decay}, encoder),
-        decoder_adam_(AdamOptions{.lr = options.lr, .weight_decay = options.weight_decay}, decoder) {
+        decoder_adam_(AdamOptions{.lr = options.lr, .weight_decay = options.weight_decay}, decoder),
+        parallel_(parallel) {
     detail::require_cols("train_vae", "data", data, encoder.input_size());
     detail::require_finite("train_vae", "data", data);
     if (options.steps < 0 || options.kl_weight < 0 || options.kl_warmup_steps < 0)
@@ -106,6 +110,12 @@ class VaeTrainer {
     if (layout_) {
       detail::require_valid_layout("train_vae", *layout_);
       detail::require_cols("train_vae", "data (the layout's width)", data, layout_->width);
+    }
+    detail::require_valid_parallel("train_vae", parallel, static_cast<Eigen::Index>(order_.batch_size()));
+    if (parallel.on()) {
+      const auto [first, last] = parallel.my_chunks();
+      encoder_chunks_.assign(static_cast<std::size_t>(last - first), encoder_grad_);
+      decoder_chunks_.assign(static_cast<std::size_t>(last - first), decoder_grad_);
     }
   }
 
@@ -118,12 +128,15 @@ class VaeTrainer {
   // Takes step number steps_done() and returns its loss; throws TrainingError on NaN/Inf.
   VaeLoss step() {
     const long long s = step_;
-    detail::gather_rows(data_, order_.batch(s), batch_);
-    if (!grads_zero_) zero_gradients(encoder_grad_, decoder_grad_);  // only after a step that threw
-    grads_zero_ = false;
-    const VaeLoss loss =
-        vae_loss_and_gradient(encoder_, decoder_, batch_, fold_in(noise_key_, static_cast<std::uint32_t>(s)),
-                              kl_weight_at(s), encoder_grad_, decoder_grad_, buffers_, layout_ ? &*layout_ : nullptr);
+    const Key key = fold_in(noise_key_, static_cast<std::uint32_t>(s));
+    VaeLoss loss;
+    if (parallel_.on()) {
+      loss = chunked_loss_and_gradient(order_.batch(s), key, kl_weight_at(s));
+    } else {
+      if (!grads_zero_) zero_gradients(encoder_grad_, decoder_grad_);  // only after a step that threw
+      grads_zero_ = false;
+      loss = loss_and_gradient(order_.batch(s), key, kl_weight_at(s), encoder_grad_, decoder_grad_);
+    }
     detail::require_finite_loss("vae", s, loss.total);
     if (options_.clip_grad_norm > 0) clip_grad_norm(options_.clip_grad_norm, encoder_grad_, decoder_grad_);
     last_lr_ = lr_.at(s);
@@ -164,6 +177,62 @@ class VaeTrainer {
     return static_cast<std::size_t>(o.batch_size);
   }
 
+  VaeLoss loss_and_gradient(std::span<const std::uint32_t> rows, Key key, double kl_weight, Encoder<S>& encoder_grad,
+                            Decoder<S>& decoder_grad) {
+    detail::gather_rows(data_, rows, batch_);
+    return vae_loss_and_gradient(encoder_, decoder_, batch_, key, kl_weight, encoder_grad, decoder_grad, buffers_,
+                                 layout_ ? &*layout_ : nullptr);
+  }
+
+  // This process's chunks, chunk c with key fold_in(key, c); the gradients summed exactly over
+  // all processes into encoder_grad_ and decoder_grad_, the losses gathered and summed in chunk
+  // order, each chunk weighted by its share of the batch's rows.
+  VaeLoss chunked_loss_and_gradient(std::span<const std::uint32_t> batch, Key key, double kl_weight) {
+    const auto chunks = static_cast<Eigen::Index>(parallel_.chunks);
+    const auto [first, last] = parallel_.my_chunks();
+    const auto n = static_cast<Eigen::Index>(batch.size());
+    constexpr std::size_t fields = 6;
+    chunk_losses_.assign(static_cast<std::size_t>(chunks) * fields, 0.0);
+    weights_.clear();
+    std::vector<std::vector<std::span<S>>> chunk_tensors;
+    for (Eigen::Index c = first; c < last; ++c) {
+      const auto [a, b] = detail::share(n, c, chunks);
+      Encoder<S>& eg = encoder_chunks_[static_cast<std::size_t>(c - first)];
+      Decoder<S>& dg = decoder_chunks_[static_cast<std::size_t>(c - first)];
+      zero_gradients(eg, dg);
+      const VaeLoss l = loss_and_gradient(batch.subspan(static_cast<std::size_t>(a), static_cast<std::size_t>(b - a)),
+                                          fold_in(key, static_cast<std::uint32_t>(c)), kl_weight, eg, dg);
+      const double parts[fields] = {l.total,         l.reconstruction,    l.kl,
+                                    l.parts.numeric, l.parts.categorical, l.parts.missing};
+      std::copy(parts, parts + fields, chunk_losses_.begin() + static_cast<std::ptrdiff_t>(c * fields));
+      weights_.push_back(static_cast<double>(b - a) / static_cast<double>(n));
+      chunk_tensors.push_back(detail::tensors_of<S>(eg, dg));
+    }
+    gather_owned(parallel_.comm(), std::span<double>(chunk_losses_), [&](std::size_t i) {
+      const auto c = static_cast<Eigen::Index>(i / fields);
+      return c >= first && c < last;
+    });
+    double sum[fields] = {};
+    for (Eigen::Index c = 0; c < chunks; ++c) {
+      const auto [a, b] = detail::share(n, c, chunks);
+      for (std::size_t f = 0; f < fields; ++f)
+        sum[f] += chunk_losses_[static_cast<std::size_t>(c) * fields + f] * static_cast<double>(b - a) /
+                  static_cast<double>(n);
+    }
+    VaeLoss loss;
+    loss.total = sum[0];
+    loss.reconstruction = loss.parts.total = sum[1];
+    loss.kl = sum[2];
+    loss.parts.numeric = sum[3];
+    loss.parts.categorical = sum[4];
+    loss.parts.missing = sum[5];
+    // Every process has the same loss: all go on to the sum, or all stop at step()'s check.
+    if (std::isfinite(loss.total))
+      exact_(parallel_.comm(), parallel_.chunks, chunk_tensors, weights_,
+             detail::tensors_of<S>(encoder_grad_, decoder_grad_));
+    return loss;
+  }
+
   Encoder<S>& encoder_;
   Decoder<S>& decoder_;
   const Matrix<S>& data_;
@@ -178,6 +247,11 @@ class VaeTrainer {
   Adam<Decoder<S>> decoder_adam_;
   VaeBuffers<S> buffers_;
   Matrix<S> batch_;
+  DataParallel parallel_;
+  std::vector<Encoder<S>> encoder_chunks_;  // the gradients of this process's chunks
+  std::vector<Decoder<S>> decoder_chunks_;
+  ExactSum<S> exact_;
+  std::vector<double> chunk_losses_, weights_;
   long long step_ = 0;
   bool grads_zero_ = true;  // the gradient buffers hold zeros (Adam zeroes them as it uses them)
   double last_lr_ = 0;
@@ -187,8 +261,9 @@ class VaeTrainer {
 // layout as for VaeTrainer.
 template <class S>
 TrainResult train_vae(Encoder<S>& encoder, Decoder<S>& decoder, const Matrix<S>& data, const VaeTrainOptions& options,
-                      Key key, const ProgressCallback& progress = {}, const ReconstructionLayout* layout = nullptr) {
-  VaeTrainer<S> trainer(encoder, decoder, data, options, key, layout);
+                      Key key, const ProgressCallback& progress = {}, const ReconstructionLayout* layout = nullptr,
+                      const DataParallel& parallel = {}) {
+  VaeTrainer<S> trainer(encoder, decoder, data, options, key, layout, parallel);
   TrainResult result;
   result.key = split(key, 3)[2];
   result.loss.reserve(static_cast<std::size_t>(options.steps));

@@ -1,0 +1,147 @@
+// Data-parallel training whose result does not depend on the number of processes (DESIGN.md,
+// "Distributed training"). Each global batch is cut into a fixed number of chunks; each process
+// computes the gradients of its share of the chunks, each chunk with its own random draws
+// (from fold_in(step key, chunk)); the chunks' gradients are summed exactly, in int64 fixed
+// point, so the sum has no order and every process gets the same bits. Adam, EMA, clipping and
+// the learning rate then run identically on every process.
+#pragma once
+
+#include <ldm/core/communicator.hpp>
+#include <ldm/core/errors.hpp>
+#include <ldm/core/threads.hpp>
+#include <ldm/train/detail/parallel_visit.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ldm {
+
+struct DataParallel {
+  // The processes that share each batch; nullptr: this process alone.
+  Communicator* communicator = nullptr;
+  // 0: the batch in one piece (the one-process numerics). N > 0: N chunks summed exactly; the
+  // trained model is then the same for any number of processes up to N (one process included).
+  int chunks = 0;
+
+  bool on() const { return chunks > 0; }
+  Communicator& comm() const {
+    static SerialCommunicator alone;
+    return communicator ? *communicator : alone;
+  }
+  // The chunks this process computes: [first, last).
+  std::pair<Eigen::Index, Eigen::Index> my_chunks() const {
+    return detail::share(chunks, comm().rank(), comm().size());
+  }
+};
+
+namespace detail {
+
+inline void require_valid_parallel(const char* where, const DataParallel& p, Eigen::Index batch_size) {
+  if (p.chunks < 0) throw std::invalid_argument(concat(where, ": chunks must be >= 0, got ", p.chunks));
+  if (!p.on()) {
+    if (p.communicator && p.communicator->size() > 1)
+      throw std::invalid_argument(concat(where, ": ", p.communicator->size(),
+                                         " processes share the training but chunks is 0; give chunks >= the "
+                                         "number of processes"));
+    return;
+  }
+  if (p.comm().size() > p.chunks)
+    throw std::invalid_argument(
+        concat(where, ": ", p.comm().size(), " processes but only ", p.chunks, " chunks; give chunks >= processes"));
+  if (batch_size < p.chunks)
+    throw std::invalid_argument(concat(where, ": the batch of ", batch_size, " rows cannot be cut into ", p.chunks,
+                                       " chunks; give chunks <= batch_size"));
+}
+
+// The coefficients of models' parameters as spans, in visit order.
+template <class S, class... Models>
+std::vector<std::span<S>> tensors_of(Models&... models) {
+  std::vector<std::span<S>> out;
+  (models.visit([&](const std::string&, auto& p) { out.emplace_back(p.data(), static_cast<std::size_t>(p.size())); }),
+   ...);
+  return out;
+}
+
+}  // namespace detail
+
+// The exact sum of weighted chunk gradients over all processes. Per tensor, one max-reduction
+// finds the largest |weight x gradient| M over all chunks; with M < 2^e and C chunks in all,
+// each term is scaled by 2^(62 - e - ceil(log2 C)) and rounded to int64, so the sum of all C
+// terms stays below 2^62 in magnitude; one integer all-reduce adds them (exact, associative),
+// and the sum is scaled back. Entries are kept to ~2^-59 of the tensor's largest term, far
+// below float precision. Holds its buffers from call to call.
+template <class S>
+class ExactSum {
+ public:
+  // out[t] = sum over every chunk c of every process of weight_c * chunk_c[t]: `chunks` holds
+  // this process's chunks (each a tensor list shaped as out), `weights` their weights, and
+  // `total_chunks` is the number of chunks over all processes. Throws TrainingError on every
+  // process when any term is not finite.
+  void operator()(Communicator& comm, int total_chunks, const std::vector<std::vector<std::span<S>>>& chunks,
+                  std::span<const double> weights, const std::vector<std::span<S>>& out) {
+    const std::size_t tensors = out.size();
+    scale_.assign(tensors, 0.0);  // first the largest term of each tensor, then its scale
+    for (std::size_t c = 0; c < chunks.size(); ++c)
+      for (std::size_t t = 0; t < tensors; ++t) {
+        const auto g = Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>>(chunks[c][t].data(),
+                                                                            static_cast<Eigen::Index>(out[t].size()));
+        const double m = g.size() ? static_cast<double>(g.abs().maxCoeff()) * weights[c] : 0.0;
+        scale_[t] = std::isfinite(m) && g.allFinite() ? std::max(scale_[t], m) : INFINITY;
+      }
+    comm.max(scale_);
+    const int headroom = static_cast<int>(std::ceil(std::log2(static_cast<double>(std::max(total_chunks, 1)))));
+    for (std::size_t t = 0; t < tensors; ++t) {
+      if (!std::isfinite(scale_[t]))
+        throw TrainingError(detail::concat("data-parallel step: a gradient of tensor ", t, " is not finite"));
+      int e = 0;
+      std::frexp(scale_[t], &e);  // largest term < 2^e
+      scale_[t] = scale_[t] > 0 ? std::ldexp(1.0, 62 - e - headroom) : 1.0;
+    }
+    offset_.assign(tensors + 1, 0);
+    for (std::size_t t = 0; t < tensors; ++t) offset_[t + 1] = offset_[t] + out[t].size();
+    fixed_.resize(offset_[tensors]);
+    for_each_slice([&](std::size_t t, std::size_t first, std::size_t count) {
+      std::int64_t* sum = fixed_.data() + offset_[t] + first;
+      for (std::size_t i = 0; i < count; ++i) sum[i] = 0;
+      for (std::size_t c = 0; c < chunks.size(); ++c) {
+        // weight x 2^k is exact, and rounding commutes with a power of two: this is
+        // round(weight x g) x 2^k, the term the max-reduction bounded.
+        const double factor = weights[c] * scale_[t];
+        const S* g = chunks[c][t].data() + first;
+        for (std::size_t i = 0; i < count; ++i) sum[i] += std::llrint(static_cast<double>(g[i]) * factor);
+      }
+    });
+    comm.sum(fixed_);
+    for_each_slice([&](std::size_t t, std::size_t first, std::size_t count) {
+      const double unscale = 1.0 / scale_[t];  // exact: a power of two
+      const std::int64_t* sum = fixed_.data() + offset_[t] + first;
+      S* o = out[t].data() + first;
+      for (std::size_t i = 0; i < count; ++i) o[i] = static_cast<S>(static_cast<double>(sum[i]) * unscale);
+    });
+  }
+
+ private:
+  // f(tensor, first, count) over fixed-size slices of every tensor, shared among the threads
+  // (each coefficient is computed alone: the thread count does not change the result).
+  template <class F>
+  void for_each_slice(F&& f) {
+    const std::size_t tensors = offset_.size() - 1;
+    detail::parallel_parts(
+        static_cast<Eigen::Index>(offset_.back()), 16 * detail::kSlice, [&](Eigen::Index part, Eigen::Index parts) {
+          for (std::size_t t = 0; t < tensors; ++t)
+            detail::for_each_slice_of_part(static_cast<Eigen::Index>(offset_[t + 1] - offset_[t]), part, parts,
+                                           [&](Eigen::Index first, Eigen::Index count) {
+                                             f(t, static_cast<std::size_t>(first), static_cast<std::size_t>(count));
+                                           });
+        });
+  }
+
+  std::vector<double> scale_;
+  std::vector<std::size_t> offset_;
+  std::vector<std::int64_t> fixed_;
+};
+
+}  // namespace ldm
