@@ -11,8 +11,9 @@
 // Every generated set (1000 rows by default) is postprocessed the same way (integer columns
 // rounded, every column clipped to its training range) and measured against the 360 held-out
 // rows with ldm::evaluate, C2ST included. Writes samples.csv (the DDIM-50 rows), train.csv and
-// held_out.csv (the split, for `ldm eval`), digits.png (generated digits beside held-out ones)
-// and model.safetensors; progress goes to stderr, the table to stdout.
+// held_out.csv (the split, for `ldm eval`), digits.png (generated digits beside held-out ones),
+// report.html (the page `ldm eval --report` writes: every method's figures, the DDIM-50 rows'
+// plots) and model.safetensors; progress goes to stderr, the table to stdout.
 //
 // With --conditional it also trains the conditional model on the same rows with their `label`
 // (same VAE, same key; classifier-free guidance, Ho & Salimans 2022), draws --per-class rows of
@@ -28,6 +29,7 @@
 #include <ldm/data/csv_reader.hpp>
 #include <ldm/data/csv_writer.hpp>
 #include <ldm/eval/evaluate.hpp>
+#include <ldm/eval/report.hpp>
 #include <ldm/eval/softmax_regression.hpp>
 #include <ldm/pipeline/latent_diffusion.hpp>
 
@@ -243,6 +245,26 @@ void print_table(const std::vector<Result>& results) {
   }
 }
 
+// The figures of one method with the keys `ldm eval --json` uses for numeric rows.
+nlohmann::json figures(const ldm::QualityReport& q, Eigen::Index rows_real, Eigen::Index rows_synth) {
+  nlohmann::json j{{"rows_real", rows_real}, {"rows_synth", rows_synth}, {"ks", q.ks},
+                   {"frechet", q.frechet},   {"mmd2", q.mmd2},           {"corr_error", q.corr_error}};
+  if (q.c2st_auc) j["c2st_auc"] = *q.c2st_auc;
+  if (q.nn_share) j["nn_share"] = *q.nn_share;
+  if (q.ideal_share) j["nn_share_ideal"] = *q.ideal_share;
+  if (q.exact_copies) j["exact_copies"] = *q.exact_copies;
+  return j;
+}
+
+// Pixel rows as a table of integer columns, for the report.
+ldm::Table pixel_table(const std::vector<std::string>& names, const Matrix<float>& values) {
+  ldm::Table t;
+  for (const std::string& name : names)
+    t.schema.columns.push_back(ldm::Column{.name = name, .type = ldm::ColumnType::integer});
+  t.cells = values.cast<double>();
+  return t;
+}
+
 // The conditional model: trained on the training rows and their digits, sampled per digit,
 // judged by a classifier trained on the real training rows. Returns the smallest per-digit share.
 double run_conditional(const Settings& s, const Split& data, const std::vector<std::string>& columns,
@@ -423,6 +445,17 @@ int run(const Settings& s) {
     results.push_back(result);
   }
 
+  // The report beside the PNG: the DDIM-50 rows (samples.csv) plotted, every method a column of figures.
+  std::vector<ldm::ReportMetrics> metrics{{results[1].method, figures(results[1].quality, data.holdout.rows(), n_gen)}};
+  for (std::size_t i = 0; i < results.size(); ++i)
+    if (i != 1) metrics.push_back({results[i].method, figures(results[i].quality, data.holdout.rows(), n_gen)});
+  ldm::ReportOptions report;
+  report.title = "digits: LDM DDIM-50 rows against the held-out rows";
+  report.real_name = "held_out.csv";
+  report.synth_name = "samples.csv";
+  ldm::write_report(s.out + "/report.html", pixel_table(table.columns, data.holdout),
+                    pixel_table(table.columns, ddim_rows), metrics, report);
+
   std::printf("\nEach method: %lld generated rows vs the %lld held-out rows (C2ST: 5-fold MLP; NN share ideal %.4f)\n",
               static_cast<long long>(n_gen), static_cast<long long>(data.holdout.rows()),
               results.front().quality.ideal_share.value_or(0.0));
@@ -445,9 +478,9 @@ int run(const Settings& s) {
       q.exact_copies.value_or(0), verdict(q.exact_copies.value_or(0) == 0), q.nn_share.value_or(1.0),
       verdict(q.nn_share.value_or(1.0) <= 0.93), budget_s, verdict(budget_s < 240));
   std::printf(
-      "wrote %s/samples.csv (LDM DDIM-50), %s/digits.png (generated | held out), %s/model.safetensors, "
-      "train.csv and held_out.csv\n",
-      s.out.c_str(), s.out.c_str(), s.out.c_str());
+      "wrote %s/samples.csv (LDM DDIM-50), %s/digits.png (generated | held out), %s/report.html, "
+      "%s/model.safetensors, train.csv and held_out.csv\n",
+      s.out.c_str(), s.out.c_str(), s.out.c_str(), s.out.c_str());
   std::fflush(stdout);
   // The conditional model: the same fit key (so the same VAE), the same sampling noise.
   if (s.conditional) run_conditional(s, data, table.columns, options, keys[1], keys[2]);

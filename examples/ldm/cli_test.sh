@@ -83,6 +83,15 @@ awk -F, 'NR > 1 && $1 != "red" && $1 != "green" && $1 != "\"dark" { bad = 1 } EN
   --no-c2st > mixed_eval.json 2> mixed_eval.err || fail "mixed eval exited $?: $(cat mixed_eval.err)"
 grep -q '"shape_error"' mixed_eval.json && grep -q '"utility"' mixed_eval.json \
   || fail "mixed eval JSON lacks fields: $(head -c 300 mixed_eval.json)"
+# --report: an HTML page beside the JSON, its figures those of --json; --compare adds a column.
+"$ldm" eval --real mixed.csv --synth mixed_s.csv --train mixed.csv --drop-column id --no-c2st --json \
+  --report report.html --compare mixed_t0.csv > report_eval.json 2> report.err || fail "eval --report exited $?: $(cat report.err)"
+shape=$(sed -n 's/^  "shape_error": \(.*\),$/\1/p' report_eval.json)
+grep -q "title=\"$shape\"" report.html || fail "the report lacks the shape error $shape of --json"
+grep -q "<th class=\"n\">mixed_t0.csv</th>" report.html || fail "the report lacks the --compare column"
+"$ldm" eval --real data.csv --synth s1.csv --drop-column label --no-c2st --report numeric.html > /dev/null 2>&1 \
+  || fail "eval --report of numeric rows exited $?"
+grep -q '<td>mean KS statistic</td>' numeric.html || fail "the numeric report lacks its KS row"
 for method in marginals gaussian-copula; do
   "$ldm" baseline --data mixed.csv --drop-column id --method $method -n 40 --out base_$method.csv 2> /dev/null \
     || fail "baseline $method exited $?"
@@ -120,6 +129,11 @@ expect_error "hidden_size must be even" "$ldm" train --data data.csv --drop-colu
 expect_error "differ" "$ldm" eval --real data.csv --synth s1.csv
 expect_error "no input file has that column" "$ldm" eval --real data.csv --synth s1.csv --drop-column nope
 expect_error "column 'label'.*not a number.*--drop-column" "$ldm" eval --real data.csv --synth per_class.csv --no-c2st
+expect_error "saving no/such/page.html" "$ldm" eval --real data.csv --synth s1.csv --drop-column label --report no/such/page.html
+expect_error "needs --report" "$ldm" eval --real data.csv --synth s1.csv --drop-column label --compare s2.csv
+expect_error "bad.csv" "$ldm" eval --real mixed.csv --synth mixed_s.csv --drop-column id --no-c2st --report r.html --compare bad.csv
+expect_error "s1.csv" "$ldm" eval --real mixed.csv --synth mixed_s.csv --drop-column id --no-c2st --report r.html --compare s1.csv
+[ ! -e r.html ] || fail "a failed eval --report left r.html behind"
 expect_error "unknown\|extra\|not expected\|The following argument" "$ldm" train --data data.csv --out m.safetensors --bogus
 expect_error "no such column" "$ldm" train --data mixed.csv --label-column nope --out m.safetensors
 expect_error "more than 10 categories.*--drop-column\|--drop-column" "$ldm" train --data mixed.csv --categorical id --max-categories 10 --out m.safetensors

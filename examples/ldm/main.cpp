@@ -16,6 +16,7 @@
 #include <ldm/data/table_writer.hpp>
 #include <ldm/eval/baselines.hpp>
 #include <ldm/eval/evaluate.hpp>
+#include <ldm/eval/report.hpp>
 #include <ldm/eval/table_metrics.hpp>
 #include <ldm/pipeline/latent_diffusion.hpp>
 #include <ldm/pipeline/table_diffusion.hpp>
@@ -515,8 +516,8 @@ void run_sample(SampleArgs a) {
 
 // ldm eval.
 struct EvalArgs {
-  std::string real, synth, train, target;
-  std::vector<std::string> drop;
+  std::string real, synth, train, target, report;
+  std::vector<std::string> drop, compare;
   bool json = false, no_c2st = false;
   std::uint64_t seed = 0;  // of the C2ST classifier; no option sets it
 };
@@ -533,34 +534,75 @@ CLI::App* add_eval(CLI::App& app, EvalArgs& a) {
                    "(tables with text or missing cells)");
   eval->add_flag("--json", a.json, "print JSON instead of a table");
   eval->add_flag("--no-c2st", a.no_c2st, "skip the classifier two-sample test (the slow one)");
+  eval->add_option("--report", a.report, "also write an HTML page: the figures, column plots, pair heatmaps");
+  eval->add_option("--compare", a.compare,
+                   "rows of a baseline (CSV, same columns), evaluated the same way: a column of the report "
+                   "(repeatable; needs --report)")
+      ->check(CLI::ExistingFile);
   return eval;
+}
+
+std::string file_name(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// The report page: the synthetic rows' figures and each --compare file's, as --json has them.
+void write_eval_report(const EvalArgs& a, const ldm::Table& real, const ldm::Table& synth,
+                       std::vector<ldm::ReportMetrics> metrics) {
+  ldm::ReportOptions options;
+  options.title = "ldm eval: " + file_name(a.synth) + " against " + file_name(a.real);
+  options.real_name = file_name(a.real);
+  options.synth_name = file_name(a.synth);
+  ldm::write_report(a.report, real, synth, metrics, options);
+  std::fprintf(stderr, "ldm: wrote the report to %s\n", a.report.c_str());
+}
+
+// A file of the reference's columns, read in its schema (--compare names the file on a mismatch).
+ldm::Table read_in_schema(const EvalArgs& a, const ldm::Table& reference, const std::string& path) {
+  ldm::TableOptions options;
+  options.drop = columns_in(path, a.drop);
+  try {
+    return ldm::read_table(path, reference.schema, options);
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    if (what.find(path) != std::string::npos) throw;
+    throw std::invalid_argument(path + ": " + what);
+  }
 }
 
 // Tables with text columns or missing cells: column shapes, pair trends, missing rates, C2ST on
 // one-hot rows, distance to closest record and copies (with --train), utility (with --target).
 // The schema comes from the training rows (else the real ones); the other files are read in it.
-void eval_tables(const EvalArgs& a, const ldm::Table& reference) {
-  const auto read = [&](const std::string& path) {
-    ldm::TableOptions options;
-    options.drop = columns_in(path, a.drop);
-    return ldm::read_table(path, reference.schema, options);
-  };
-  const ldm::Table real = a.train.empty() ? reference : read(a.real);
-  const ldm::Table synth = read(a.synth);
+nlohmann::json table_figures(const EvalArgs& a, const ldm::Table& reference, const ldm::Table& real,
+                             const ldm::Table& synth) {
   ldm::TableEvalOptions eval_options;
   eval_options.c2st = !a.no_c2st;
   eval_options.key = ldm::make_key(a.seed);
   eval_options.target = a.target;
-  const ldm::TableQuality q = ldm::evaluate_table(reference, real, synth, eval_options);
-  nlohmann::json j = q;
+  nlohmann::json j = ldm::evaluate_table(reference, real, synth, eval_options);
   if (a.train.empty())  // without training rows there is no memorisation to measure
     for (const char* key : {"rows_train", "dcr_share", "dcr_ideal_share", "exact_copies", "exact_copy_share",
                             "held_out_copies", "held_out_copy_share"})
       j.erase(key);
+  return j;
+}
+
+void eval_tables(const EvalArgs& a, const ldm::Table& reference) {
+  const ldm::Table real = a.train.empty() ? reference : read_in_schema(a, reference, a.real);
+  const ldm::Table synth = read_in_schema(a, reference, a.synth);
+  const nlohmann::json j = table_figures(a, reference, real, synth);
+  if (!a.report.empty()) {
+    std::vector<ldm::ReportMetrics> metrics{{file_name(a.synth), j}};
+    for (const std::string& path : a.compare)
+      metrics.push_back({file_name(path), table_figures(a, reference, real, read_in_schema(a, reference, path))});
+    write_eval_report(a, real, synth, std::move(metrics));
+  }
   if (a.json) {
     std::cout << j.dump(2) << "\n";
     return;
   }
+  const ldm::TableQuality q = j.get<ldm::TableQuality>();
   std::printf("%-55s %lld\n%-55s %lld\n", "real rows", static_cast<long long>(q.rows_held_out), "synthetic rows",
               static_cast<long long>(q.rows_synth));
   if (q.c2st_auc) std::printf("%-55s %.4f\n", "classifier two-sample AUC (0.5 = indistinguishable)", *q.c2st_auc);
@@ -583,21 +625,15 @@ void eval_tables(const EvalArgs& a, const ldm::Table& reference) {
                 q.pairs[i].column_a.c_str(), q.pairs[i].column_b.c_str());
 }
 
-void run_eval(const EvalArgs& a) {
-  {  // a table with text columns or missing cells takes the table metrics
-    const std::string& path = a.train.empty() ? a.real : a.train;
-    ldm::TableOptions options;
-    options.drop = columns_in(path, a.drop);
-    const ldm::Table reference = ldm::read_table(path, options).table;
-    if (!reference.schema.all_numeric_complete() || !a.target.empty()) return eval_tables(a, reference);
-  }
-  std::vector<std::string> paths{a.real, a.synth};
+// Numeric tables without missing cells: the figures of ldm::evaluate for one synthetic file.
+nlohmann::ordered_json numeric_figures(const EvalArgs& a, const std::string& synth_path) {
+  std::vector<std::string> paths{a.real, synth_path};
   if (!a.train.empty()) paths.push_back(a.train);
   const std::vector<ldm::CsvTable> tables = read_tables(paths, a.drop);
   const ldm::CsvTable& real = tables[0];
   const ldm::CsvTable& synth = tables[1];
   if (synth.columns != real.columns)
-    throw std::invalid_argument("the columns of " + a.synth + " (" + std::to_string(synth.columns.size()) +
+    throw std::invalid_argument("the columns of " + synth_path + " (" + std::to_string(synth.columns.size()) +
                                 ") differ from those of " + a.real + " (" + std::to_string(real.columns.size()) +
                                 "): the same names in the same order are needed");
   ldm::EvaluateOptions options{
@@ -618,6 +654,30 @@ void run_eval(const EvalArgs& a) {
     j["nn_share"] = *r.nn_share;
     j["nn_share_ideal"] = *r.ideal_share;
     j["exact_copies"] = *r.exact_copies;
+  }
+  return j;
+}
+
+void run_eval(const EvalArgs& a) {
+  if (!a.compare.empty() && a.report.empty()) throw std::invalid_argument("--compare needs --report FILE");
+  if (!a.report.empty()) {  // an unwritable path fails now, not after the work
+    ldm::AtomicFile probe(a.report);
+  }
+  ldm::Table reference;
+  {  // a table with text columns or missing cells takes the table metrics
+    const std::string& path = a.train.empty() ? a.real : a.train;
+    ldm::TableOptions options;
+    options.drop = columns_in(path, a.drop);
+    reference = ldm::read_table(path, options).table;
+    if (!reference.schema.all_numeric_complete() || !a.target.empty()) return eval_tables(a, reference);
+  }
+  const nlohmann::ordered_json j = numeric_figures(a, a.synth);
+  if (!a.report.empty()) {
+    std::vector<ldm::ReportMetrics> metrics{{file_name(a.synth), nlohmann::json(j)}};
+    for (const std::string& path : a.compare)
+      metrics.push_back({file_name(path), nlohmann::json(numeric_figures(a, path))});
+    write_eval_report(a, read_in_schema(a, reference, a.real), read_in_schema(a, reference, a.synth),
+                      std::move(metrics));
   }
   if (a.json) {
     std::cout << j.dump(2) << "\n";

@@ -76,6 +76,7 @@
 #include <ldm/eval/memorization.hpp>
 #include <ldm/eval/one_hot.hpp>
 #include <ldm/eval/pair_trends.hpp>
+#include <ldm/eval/report.hpp>
 #include <ldm/eval/softmax_regression.hpp>
 #include <ldm/eval/table_metrics.hpp>
 #include <ldm/eval/table_utility.hpp>
