@@ -65,7 +65,9 @@ struct Processes {
 Processes processes;
 
 #ifdef LDM_USE_MPI
-constexpr int default_chunks = 8;  // an MPI build: the same model for any process count up to 8
+// An MPI build: the same model for any process count up to 4. More chunks allow more processes
+// but cost time per chunk (README, "Beyond one machine").
+constexpr int default_chunks = 4;
 #else
 constexpr int default_chunks = 0;  // one process: the batch in one piece
 #endif

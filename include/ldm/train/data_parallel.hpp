@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -71,8 +72,9 @@ std::vector<std::span<S>> tensors_of(Models&... models) {
 // finds the largest |weight x gradient| M over all chunks; with M < 2^e and C chunks in all,
 // each term is scaled by 2^(62 - e - ceil(log2 C)) and rounded to int64, so the sum of all C
 // terms stays below 2^62 in magnitude; one integer all-reduce adds them (exact, associative),
-// and the sum is scaled back. Entries are kept to ~2^-59 of the tensor's largest term, far
-// below float precision. Holds its buffers from call to call.
+// and the sum is scaled back. Each term is truncated to a multiple of 2^-k: the sum is within
+// C 2^-k < 2^-(59 - log2 C) of the tensor's largest term, far below float precision. Holds its buffers from call to
+// call.
 template <class S>
 class ExactSum {
  public:
@@ -86,10 +88,8 @@ class ExactSum {
     scale_.assign(tensors, 0.0);  // first the largest term of each tensor, then its scale
     for (std::size_t c = 0; c < chunks.size(); ++c)
       for (std::size_t t = 0; t < tensors; ++t) {
-        const auto g = Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>>(chunks[c][t].data(),
-                                                                            static_cast<Eigen::Index>(out[t].size()));
-        const double m = g.size() ? static_cast<double>(g.abs().maxCoeff()) * weights[c] : 0.0;
-        scale_[t] = std::isfinite(m) && g.allFinite() ? std::max(scale_[t], m) : INFINITY;
+        const double m = static_cast<double>(largest_magnitude(chunks[c][t])) * weights[c];
+        scale_[t] = std::isfinite(m) ? std::max(scale_[t], m) : INFINITY;
       }
     comm.max(scale_);
     const int headroom = static_cast<int>(std::ceil(std::log2(static_cast<double>(std::max(total_chunks, 1)))));
@@ -108,10 +108,11 @@ class ExactSum {
       for (std::size_t i = 0; i < count; ++i) sum[i] = 0;
       for (std::size_t c = 0; c < chunks.size(); ++c) {
         // weight x 2^k is exact, and rounding commutes with a power of two: this is
-        // round(weight x g) x 2^k, the term the max-reduction bounded.
+        // round(weight x g) x 2^k, the term the max-reduction bounded, truncated to an integer
+        // (a plain conversion: it vectorises, where llrint is a call per element).
         const double factor = weights[c] * scale_[t];
         const S* g = chunks[c][t].data() + first;
-        for (std::size_t i = 0; i < count; ++i) sum[i] += std::llrint(static_cast<double>(g[i]) * factor);
+        for (std::size_t i = 0; i < count; ++i) sum[i] += static_cast<std::int64_t>(static_cast<double>(g[i]) * factor);
       }
     });
     comm.sum(fixed_);
@@ -124,6 +125,18 @@ class ExactSum {
   }
 
  private:
+  // max |x| over t, or infinity when an entry is not finite; one pass.
+  static S largest_magnitude(std::span<const S> t) {
+    S largest = 0;
+    bool finite = true;
+    for (const S x : t) {
+      const S a = std::abs(x);
+      largest = a > largest ? a : largest;
+      finite &= a <= std::numeric_limits<S>::max();  // false for NaN and infinity
+    }
+    return finite ? largest : std::numeric_limits<S>::infinity();
+  }
+
   // f(tensor, first, count) over fixed-size slices of every tensor, shared among the threads
   // (each coefficient is computed alone: the thread count does not change the result).
   template <class F>
