@@ -45,7 +45,10 @@ TEST_CASE("evaluate_table: a copy of the held-out rows scores perfectly on shape
   CHECK(q.pairs.size() == 3);
   CHECK(q.dcr_share == 0.0);  // every synthetic row is at distance 0 from a held-out row
   CHECK(q.dcr_ideal_share == Approx(0.6));
+  CHECK(q.dcr_rows == 80);  // under the cap: every synthetic row
   CHECK(q.exact_copies == 0);
+  // The training rows as synthetic ones: every row a copy, those with a missing cell too.
+  CHECK(ldm::evaluate_table(train, held_out, train).exact_copies == 120);
   CHECK_FALSE(q.c2st_auc);
   CHECK_FALSE(q.utility);
 }

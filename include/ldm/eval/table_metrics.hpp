@@ -11,7 +11,6 @@
 #include <ldm/data/table.hpp>
 #include <ldm/eval/c2st.hpp>
 #include <ldm/eval/column_shapes.hpp>
-#include <ldm/eval/detail/row_distances.hpp>
 #include <ldm/eval/detail/table_columns.hpp>
 #include <ldm/eval/memorization.hpp>
 #include <ldm/eval/one_hot.hpp>
@@ -35,9 +34,11 @@ struct TableEvalOptions {
   std::string target;     // utility for this column; "" = none
   int bins = 10;          // quantile bins of a numeric column in a contingency table
   UtilityOptions utility{};
+  MemorizationOptions memorization{};  // how many synthetic rows the closest-record share samples
 };
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TableEvalOptions, c2st, c2st_options, key, target, bins, utility)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TableEvalOptions, c2st, c2st_options, key, target, bins, utility,
+                                                memorization)
 
 struct TableQuality {
   Eigen::Index rows_train = 0, rows_held_out = 0, rows_synth = 0;
@@ -48,6 +49,8 @@ struct TableQuality {
   std::vector<PairTrend> pairs;         // per pair of columns, the worst first
   double dcr_share = 0;                 // share of synthetic rows nearer a training row than a held-out one
   double dcr_ideal_share = 0;           // n_train / (n_train + n_held_out): no copying
+  std::size_t dcr_rows = 0;             // synthetic rows dcr_share was computed on (a sample of at most
+                                        // options.memorization.max_rows)
   std::size_t exact_copies = 0;         // synthetic rows equal to a training row
   double exact_copy_share = 0;          // exact_copies / rows_synth
   std::size_t held_out_copies = 0;      // real held-out rows equal to a training row: the table's own rate
@@ -67,6 +70,7 @@ inline void to_json(nlohmann::json& j, const TableQuality& q) {
                      {"pairs", q.pairs},
                      {"dcr_share", q.dcr_share},
                      {"dcr_ideal_share", q.dcr_ideal_share},
+                     {"dcr_rows", q.dcr_rows},
                      {"exact_copies", q.exact_copies},
                      {"exact_copy_share", q.exact_copy_share},
                      {"held_out_copies", q.held_out_copies},
@@ -90,6 +94,7 @@ inline void from_json(const nlohmann::json& j, TableQuality& q) {
   get("pairs", q.pairs);
   get("dcr_share", q.dcr_share);
   get("dcr_ideal_share", q.dcr_ideal_share);
+  get("dcr_rows", q.dcr_rows);
   get("exact_copies", q.exact_copies);
   get("exact_copy_share", q.exact_copy_share);
   get("held_out_copies", q.held_out_copies);
@@ -102,11 +107,14 @@ inline void from_json(const nlohmann::json& j, TableQuality& q) {
 // C2ST (as evaluate() does for numeric rows: the training rows are what the model saw):
 // - column_shapes / pair_trends (options.bins) of held_out against synth, listed worst first;
 // - distance to closest record: memorization() on the rows encoded by
-//   fit_one_hot_encoding(train, {held_out, synth}) (Euclidean; ties count 1/2); exact copies (distance
-//   <= 1e-9) for synthetic rows and, for reference, for held-out rows (some tables repeat rows);
+//   fit_one_hot_encoding(train, {held_out, synth}) (Euclidean; ties count 1/2), on a sample of at
+//   most options.memorization.max_rows synthetic rows against every training and held-out row;
+// - exact copies (count_copies on the cells: equal values, missing equals missing) of training
+//   rows among all synthetic rows and, for reference, among held-out rows (some tables repeat rows);
 // - c2st_auc(encoded held_out, encoded synth, options.key) when options.c2st;
 // - table_utility(train, held_out, synth, options.target) when a target is named.
-// Cost: the distances are O(n_synth (n_train + n_held_out) width); the C2ST as c2st_auc.
+// Cost: the distances are O(min(n_synth, max_rows) (n_train + n_held_out) width), the copies
+// O(n log n); the C2ST as c2st_auc.
 inline TableQuality evaluate_table(const Table& train, const Table& held_out, const Table& synth,
                                    const TableEvalOptions& options = {}) {
   constexpr const char* where = "ldm::evaluate_table";
@@ -139,14 +147,14 @@ inline TableQuality evaluate_table(const Table& train, const Table& held_out, co
 
   const OneHotEncoding enc = fit_one_hot_encoding(train, {&held_out, &synth});
   const Matrix<double> x_train = encode(enc, train), x_held_out = encode(enc, held_out), x_synth = encode(enc, synth);
-  const Memorization m = memorization(x_synth, x_train, x_held_out);
+  const Memorization m = memorization(x_synth, x_train, x_held_out, options.memorization);
   q.dcr_share = m.nn_share;
   q.dcr_ideal_share = m.ideal_share;
-  q.exact_copies = m.exact_copies;
-  q.exact_copy_share = static_cast<double>(m.exact_copies) / static_cast<double>(synth.rows());
-  for (Eigen::Index r = 0; r < x_held_out.rows(); ++r)
-    q.held_out_copies +=
-        detail::nearest_squared_distance(x_held_out, r, x_train) <= 1e-18 ? 1 : 0;  // as memorization()
+  q.dcr_rows = m.nn_rows;
+  // Copies compare the cells themselves (a missing cell equals a missing cell), every row.
+  q.exact_copies = count_copies(synth.cells, train.cells);
+  q.exact_copy_share = static_cast<double>(q.exact_copies) / static_cast<double>(synth.rows());
+  q.held_out_copies = count_copies(held_out.cells, train.cells);
   q.held_out_copy_share = static_cast<double>(q.held_out_copies) / static_cast<double>(held_out.rows());
 
   if (options.c2st) q.c2st_auc = c2st_auc(x_held_out, x_synth, options.key, options.c2st_options);
