@@ -84,6 +84,12 @@ awk -F, 'NR > 1 && $1 != "red" && $1 != "green" && $1 != "\"dark" { bad = 1 } EN
 grep -q '"shape_error"' mixed_eval.json && grep -q '"utility"' mixed_eval.json \
   || fail "mixed eval JSON lacks fields: $(head -c 300 mixed_eval.json)"
 # --report: an HTML page beside the JSON, its figures those of --json; --compare adds a column.
+# Held-out rows with a category the training rows lack (a rare one a split can leave out): it is
+# one more category of the comparison, not an error.
+{ head -1 mixed.csv; sed -n 2,40p mixed.csv; echo 'violet,3,0.5,999'; } > held_out.csv
+"$ldm" eval --real held_out.csv --synth mixed_s.csv --train mixed.csv --drop-column id --no-c2st --json \
+  > unseen_eval.json 2> unseen.err || fail "eval with an unseen held-out category exited $?: $(cat unseen.err)"
+grep -q '"shape_error"' unseen_eval.json || fail "eval with an unseen category: $(head -c 300 unseen_eval.json)"
 "$ldm" eval --real mixed.csv --synth mixed_s.csv --train mixed.csv --drop-column id --no-c2st --json \
   --report report.html --compare mixed_t0.csv > report_eval.json 2> report.err || fail "eval --report exited $?: $(cat report.err)"
 shape=$(sed -n 's/^  "shape_error": \(.*\),$/\1/p' report_eval.json)

@@ -573,6 +573,47 @@ ldm::Table read_in_schema(const EvalArgs& a, const ldm::Table& reference, const 
   }
 }
 
+// The reference's schema widened by the other files compared with it: a category that only the
+// held-out or synthetic rows have (a rare one that the split left out of the training rows) is a
+// category of the comparison, not an error, and so is a missing cell. New categories are added
+// after the reference's own (sorted), so its cells keep their codes.
+ldm::Schema comparison_schema(const EvalArgs& a, const std::string& reference_path, ldm::Schema schema) {
+  std::vector<std::string> paths{a.real, a.synth};
+  paths.insert(paths.end(), a.compare.begin(), a.compare.end());
+  for (const std::string& path : paths) {
+    if (path == reference_path) continue;
+    ldm::TableOptions options;
+    options.drop = columns_in(path, a.drop);
+    const std::vector<std::string> header = ldm::read_csv_header(path);
+    for (const ldm::Column& c : schema.columns)
+      if (c.is_categorical() && std::find(header.begin(), header.end(), c.name) != header.end())
+        options.categorical.push_back(c.name);
+    ldm::Schema other;
+    try {
+      other = ldm::read_table(path, options).table.schema;
+    } catch (const std::exception&) {
+      continue;  // read_in_schema reports what is wrong with this file
+    }
+    for (ldm::Column& c : schema.columns) {
+      const auto o = std::find_if(other.columns.begin(), other.columns.end(),
+                                  [&](const ldm::Column& x) { return x.name == c.name; });
+      if (o == other.columns.end()) continue;
+      if (o->has_missing && !c.has_missing) {
+        c.has_missing = true;
+        c.missing_text = o->missing_text;
+      }
+      if (!c.is_categorical()) continue;
+      std::vector<std::string> added;
+      for (const std::string& category : o->categories)
+        if (std::find(c.categories.begin(), c.categories.end(), category) == c.categories.end())
+          added.push_back(category);
+      std::sort(added.begin(), added.end());
+      c.categories.insert(c.categories.end(), added.begin(), added.end());
+    }
+  }
+  return schema;
+}
+
 // Tables with text columns or missing cells: column shapes, pair trends, missing rates, C2ST on
 // one-hot rows, distance to closest record and copies (with --train), utility (with --target).
 // The schema comes from the training rows (else the real ones); the other files are read in it.
@@ -584,8 +625,8 @@ nlohmann::json table_figures(const EvalArgs& a, const ldm::Table& reference, con
   eval_options.target = a.target;
   nlohmann::json j = ldm::evaluate_table(reference, real, synth, eval_options);
   if (a.train.empty())  // without training rows there is no memorisation to measure
-    for (const char* key : {"rows_train", "dcr_share", "dcr_ideal_share", "exact_copies", "exact_copy_share",
-                            "held_out_copies", "held_out_copy_share"})
+    for (const char* key : {"rows_train", "dcr_share", "dcr_ideal_share", "dcr_rows", "exact_copies",
+                            "exact_copy_share", "held_out_copies", "held_out_copy_share"})
       j.erase(key);
   return j;
 }
@@ -612,9 +653,9 @@ void eval_tables(const EvalArgs& a, const ldm::Table& reference) {
               "pair trend error (%, 0 = same correlations)", q.trend_error, "missing-rate error (mean |difference|)",
               q.missing_rate_error);
   if (!a.train.empty())
-    std::printf("%-55s %.4f (ideal %.4f)\n%-55s %zu (real held-out rows: %zu)\n",
+    std::printf("%-55s %.4f (ideal %.4f; %lld synthetic rows)\n%-55s %zu (real held-out rows: %zu)\n",
                 "closest-record share (train closer than held-out)", q.dcr_share, q.dcr_ideal_share,
-                "exact copies of training rows", q.exact_copies, q.held_out_copies);
+                static_cast<long long>(q.dcr_rows), "exact copies of training rows", q.exact_copies, q.held_out_copies);
   if (q.utility)
     std::printf("%-55s %.4f (trained on real rows: %.4f)\n",
                 (q.utility->metric + " of a model of '" + q.utility->target + "' trained on synthetic rows").c_str(),
@@ -671,7 +712,10 @@ void run_eval(const EvalArgs& a) {
     ldm::TableOptions options;
     options.drop = columns_in(path, a.drop);
     reference = ldm::read_table(path, options).table;
-    if (!reference.schema.all_numeric_complete() || !a.target.empty()) return eval_tables(a, reference);
+    if (!reference.schema.all_numeric_complete() || !a.target.empty()) {
+      reference.schema = comparison_schema(a, path, std::move(reference.schema));
+      return eval_tables(a, reference);
+    }
   }
   const nlohmann::ordered_json j = numeric_figures(a, a.synth);
   if (!a.report.empty()) {
@@ -732,8 +776,8 @@ void run_baseline(const BaselineArgs& a) {
 }  // namespace
 
 // An error: one line from rank 0, which then ends every process. Another rank waits 5 s
-// first (mpirun kills it sooner when rank 0 aborts), so that an error all of them met (a bad file) is reported once, by rank 0; if it is
-// still alive after that, the error was its own and it reports it.
+// first (mpirun kills it sooner when rank 0 aborts), so that an error all of them met (a bad file) is reported once, by
+// rank 0; if it is still alive after that, the error was its own and it reports it.
 int fail(const std::exception& e) {
   if (processes.size == 1) {
     std::fprintf(stderr, "ldm: error: %s\n", e.what());
