@@ -278,7 +278,9 @@ inline std::vector<MetricRow> metric_rows(const nlohmann::json& j) {
     rows.push_back({nlohmann::json::json_pointer("/utility/real"), "utility, trained on real rows",
                     "the same model trained on the real training rows: the bar to reach"});
   }
-  for (const auto& [key, value] : j.items()) {  // figures this page has no words for, by name
+  for (const auto& item : j.items()) {  // figures this page has no words for, by name
+    const std::string& key = item.key();
+    const auto& value = item.value();
     const bool known = key == "utility" || std::any_of(metric_meanings().begin(), metric_meanings().end(),
                                                        [&](const MetricMeaning& m) { return key == m.key; });
     if (!known && value.is_number()) rows.push_back({nlohmann::json::json_pointer("/" + key), key, ""});

@@ -262,7 +262,9 @@ class DenoiserTrainer {
   // exactly over all processes into grad_, the chunk losses weighted and summed in order.
   double chunked_loss_and_gradient(std::span<const std::uint32_t> batch, Key k) {
     const auto chunks = static_cast<Eigen::Index>(parallel_.chunks);
-    const auto [first, last] = parallel_.my_chunks();
+    // Plain variables, not a structured binding: clang 14 cannot capture those in a lambda.
+    const std::pair<Eigen::Index, Eigen::Index> mine = parallel_.my_chunks();
+    const Eigen::Index first = mine.first, last = mine.second;
     const auto n = static_cast<Eigen::Index>(batch.size());
     chunk_losses_.assign(static_cast<std::size_t>(chunks), 0.0);
     weights_.clear();

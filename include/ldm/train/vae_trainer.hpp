@@ -189,7 +189,9 @@ class VaeTrainer {
   // order, each chunk weighted by its share of the batch's rows.
   VaeLoss chunked_loss_and_gradient(std::span<const std::uint32_t> batch, Key key, double kl_weight) {
     const auto chunks = static_cast<Eigen::Index>(parallel_.chunks);
-    const auto [first, last] = parallel_.my_chunks();
+    // Plain variables, not a structured binding: clang 14 cannot capture those in a lambda.
+    const std::pair<Eigen::Index, Eigen::Index> mine = parallel_.my_chunks();
+    const Eigen::Index first = mine.first, last = mine.second;
     const auto n = static_cast<Eigen::Index>(batch.size());
     constexpr std::size_t fields = 6;
     chunk_losses_.assign(static_cast<std::size_t>(chunks) * fields, 0.0);
