@@ -20,6 +20,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -93,30 +94,76 @@ void BM_VaeTrain(benchmark::State& state) {
   report(state, batch, 3 * encoder_forward_flops() + 3 * decoder_forward_flops());
 }
 
-// Sampling as a user runs it: x_T ~ N(0, I), the sampler calling denoiser.forward into a reused
-// workspace, then the decoder on the latents.
-template <bool ddpm>
-void sample_and_decode(benchmark::State& state) {
+// Sampling as a user runs it: x_T ~ N(0, I), the sampler calling denoiser.forward into a
+// workspace, then the decoder on the latents. kind and steps pick the sampler; rows 1 and 16
+// are the latency cases (a few rows wanted at once, interactively), 1024 the throughput case.
+// As LatentDiffusion::sample does, every call starts with a new workspace (so the time embedding
+// of each step is computed, not looked up) and the weights packed for the GEMM kernel are kept
+// from call to call, rechecked against the weights first. cold: new packs every call, as the
+// first call on a freshly loaded model pays.
+void sample_and_decode(benchmark::State& state, ldm::SamplerKind kind, int steps, bool cold = false) {
   const auto rows = state.range(0);
-  const int steps = ddpm ? kSteps : 50;
   const auto [encoder, decoder, denoiser] = ldm::build<S>(ldm::recommended_defaults(), ldm::make_key(1));
   const ldm::Schedule<S> schedule = ldm::make_schedule<S>({.num_steps = kSteps});
-  ldm::DenoiserWorkspace<S> ws;
-  ldm::DecoderWorkspace<S> dec_ws;
-  const auto eps = [&](const ldm::Matrix<S>& z_t, const Eigen::VectorXi& t) -> const ldm::Matrix<S>& {
-    denoiser.forward(z_t, t, ws);
-    return ws.out;
-  };
+  ldm::detail::PackedWeights<S> kept;
   ldm::Key key = ldm::make_key(6);
-  const ldm::SamplerOptions options{.num_steps = steps};
+  const ldm::SamplerOptions options{.kind = kind, .num_steps = steps};
   for (auto _ : state) {
-    ldm::Draw<S> z = ddpm ? ldm::ddpm_sample<S>(eps, schedule, rows, kLatent, key, options)
-                          : ldm::ddim_sample<S>(eps, schedule, rows, kLatent, key, options);
+    ldm::detail::PackedWeights<S> fresh;
+    ldm::DenoiserWorkspace<S> ws;
+    ldm::DecoderWorkspace<S> dec_ws;
+    ws.weight_packs = cold ? &fresh : &kept;
+    kept.recheck();
+    const ldm::Denoiser<S>& net = denoiser;  // a lambda cannot capture a structured binding (clang 14)
+    const auto eps = [&](const ldm::Matrix<S>& z_t, const Eigen::VectorXi& t) -> const ldm::Matrix<S>& {
+      net.forward(z_t, t, ws);
+      return ws.out;
+    };
+    ldm::Draw<S> z = ldm::sample<S>(eps, schedule, rows, kLatent, key, options);
     key = z.key;
     decoder.forward(z.values, dec_ws);
     benchmark::DoNotOptimize(dec_ws.out.data());
   }
-  report(state, static_cast<double>(rows), steps * denoiser_forward_flops() + decoder_forward_flops());
+  const int calls = kind == ldm::SamplerKind::ddpm ? kSteps : steps;
+  report(state, static_cast<double>(rows), calls * denoiser_forward_flops() + decoder_forward_flops());
+}
+
+void BM_Ddim50SampleDecode(benchmark::State& state) { sample_and_decode(state, ldm::SamplerKind::ddim, 50); }
+void BM_Dpm20SampleDecode(benchmark::State& state) { sample_and_decode(state, ldm::SamplerKind::dpmpp_2m, 20); }
+void BM_Ddim50SampleDecodeCold(benchmark::State& state) { sample_and_decode(state, ldm::SamplerKind::ddim, 50, true); }
+void BM_Ddpm1000SampleDecode(benchmark::State& state) { sample_and_decode(state, ldm::SamplerKind::ddpm, kSteps); }
+
+// A model of the seed's sizes in a file, as `ldm sample` finds it: LatentDiffusion::fit on 64
+// random rows, one optimizer step per stage (the weights' values do not matter to the timing).
+const std::string& model_file() {
+  static const std::string path = [] {
+    ldm::FitOptions fit;
+    fit.model = ldm::recommended_defaults();
+    fit.vae = {.steps = 1, .batch_size = 64};
+    fit.denoiser = {.steps = 1, .batch_size = 64, .warmup_steps = 0};
+    const auto model = ldm::LatentDiffusion<S>::fit(random_rows(64, kInput, 7), fit, ldm::make_key(8));
+    std::string file = (std::filesystem::temp_directory_path() / "ldm_bench_model.safetensors").string();
+    model.save(file);
+    return file;
+  }();
+  return path;
+}
+
+// What `ldm sample -n 1` does besides starting the process and writing one row: read the file
+// and build the pipeline (load), then the first sample() of that model, DDIM-50 (cold: its
+// workspaces and packed weights are new).
+void BM_LoadModel(benchmark::State& state) {
+  const std::string& path = model_file();
+  for (auto _ : state) benchmark::DoNotOptimize(ldm::LatentDiffusion<S>::load(path).options.input_size);
+}
+
+void BM_LoadAndSampleOneRow(benchmark::State& state) {
+  const std::string& path = model_file();
+  const ldm::SampleOptions options{.sampler = {.kind = ldm::SamplerKind::ddim, .num_steps = 50}};
+  for (auto _ : state) {
+    const auto model = ldm::LatentDiffusion<S>::load(path);
+    benchmark::DoNotOptimize(model.sample(1, options, ldm::make_key(9)).values.data());
+  }
 }
 
 // The GEMMs of one training step, bare: for every Dense layer (in -> out) of the model,
@@ -170,16 +217,12 @@ void BM_GemmVae(benchmark::State& state) { gemm_peak(state, vae_layers()); }
 BENCHMARK(BM_DenoiserTrain)->Arg(32)->Arg(256)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DenoiserTrainEmaClip)->Arg(256)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_VaeTrain)->Arg(32)->Arg(256)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(sample_and_decode<false>)
-    ->Name("BM_Ddim50SampleDecode")
-    ->Arg(1024)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(sample_and_decode<true>)
-    ->Name("BM_Ddpm1000SampleDecode")
-    ->Arg(256)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Ddim50SampleDecode)->Arg(1)->Arg(16)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Dpm20SampleDecode)->Arg(1)->Arg(16)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Ddim50SampleDecodeCold)->Arg(1)->Arg(16)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LoadModel)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LoadAndSampleOneRow)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Ddpm1000SampleDecode)->Arg(256)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_GemmDenoiser)->Arg(32)->Arg(256)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_GemmVae)->Arg(32)->Arg(256)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
 

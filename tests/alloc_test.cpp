@@ -194,8 +194,10 @@ TEST_CASE("training and sampling steps allocate nothing after warm-up", "[alloc]
     }
   }
 
-  SECTION("every sampler step, the denoiser behind a workspace-reusing callable") {
+  SECTION("every sampler step, the denoiser behind a workspace-reusing callable, weights packed or not") {
+    ldm::detail::PackedWeights<float> packs;
     ldm::DenoiserWorkspace<float> ws;
+    if (GENERATE(false, true)) ws.weight_packs = &packs;
     const ldm::Denoiser<float>& net = denoiser;  // a lambda cannot capture a structured binding (clang 14)
     const auto eps = [&](const ldm::Matrix<float>& z_t, const Eigen::VectorXi& t) -> const ldm::Matrix<float>& {
       net.forward(z_t, t, ws);

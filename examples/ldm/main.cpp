@@ -37,8 +37,10 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <thread>
 
 namespace {
@@ -795,13 +797,28 @@ int fail(const std::exception& e) {
   return 1;
 }
 
+#ifdef LDM_USE_MPI
+// Whether a launcher started this process as part of a job (Open MPI's mpirun, MPICH's Hydra,
+// Slurm's srun with PMI or PMIx). Alone, ldm does not start MPI: its singleton start-up takes
+// ~0.3 s, more than sampling a few rows.
+bool launched_by_mpi() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
+    if (std::getenv(name) != nullptr) return true;
+  return false;
+}
+#endif
+
 int main(int argc, char** argv) {
 #ifdef LDM_USE_MPI
-  ldm::MpiSession mpi(argc, argv);
-  ldm::MpiCommunicator world;
-  processes = {.comm = &world, .rank = world.rank(), .size = world.size()};
-  processes.silence_followers();
-  if (processes.size > 1) repeat_exits = 0;
+  std::optional<ldm::MpiSession> mpi;
+  std::optional<ldm::MpiCommunicator> world;
+  if (launched_by_mpi()) {
+    mpi.emplace(argc, argv);
+    world.emplace();
+    processes = {.comm = &*world, .rank = world->rank(), .size = world->size()};
+    processes.silence_followers();
+    if (processes.size > 1) repeat_exits = 0;
+  }
 #endif
   CLI::App app{"ldm: latent diffusion on the rows of a CSV file"};
   app.require_subcommand(1);

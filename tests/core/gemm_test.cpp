@@ -126,6 +126,45 @@ TEST_CASE("gemm_blocks runs before and after once on disjoint blocks that cover 
   set_num_threads(0);
 }
 
+// c = op(a) op(b) through gemm_blocks, packing b into packs (or not, with nullptr).
+template <bool TB>
+Matrix<float> product(const Matrix<float>& a, const Matrix<float>& b, detail::PackedWeights<float>* packs) {
+  Matrix<float> c(a.rows(), TB ? b.rows() : b.cols());
+  detail::gemm_blocks<false, TB>(
+      a, b, c, [&](const detail::GemmBlock& k) { c.block(k.row, k.col, k.rows, k.cols).setZero(); },
+      detail::NoBlockWork{}, packs);
+  return c;
+}
+
+TEST_CASE("gemm_blocks with PackedWeights gives the same bits, packing each weight once", "[gemm]") {
+  // Batches of 1, a few and many rows against layer-sized weights (out x in): the kernel's
+  // matrix-vector case, slices of the weight per thread, and slices of the batch per thread.
+  const Eigen::Index shapes[][3] = {{1, 1024, 256}, {3, 256, 1024}, {16, 287, 256}, {300, 1024, 256}, {40, 33, 600}};
+  for (const int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    for (const auto& s : shapes) {
+      INFO("threads " << threads << ", batch " << s[0] << ", weight " << s[1] << " x " << s[2]);
+      const Matrix<float> x = normal<float>(make_key(20), s[0], s[2]).values;
+      const Matrix<float> w = normal<float>(make_key(21), s[1], s[2]).values;
+      const Matrix<float> wt = w.transpose();
+      detail::PackedWeights<float> packs;
+      const Matrix<float> plain = product<true>(x, w, nullptr);
+      REQUIRE(product<true>(x, w, &packs) == plain);
+      const std::size_t entries = packs.entries();
+      REQUIRE(product<true>(x, w, &packs) == plain);                             // from the packs: the same bits again
+      CHECK(packs.entries() == entries);                                         // nothing packed twice
+      REQUIRE(product<false>(x, wt, &packs) == product<false>(x, wt, nullptr));  // a column-major weight
+#ifdef EIGEN_USE_BLAS
+      CHECK(packs.entries() == 0);  // the BLAS packs on its own
+#else
+      CHECK(entries >= 1);
+      CHECK(packs.entries() > entries);  // the column-major weight is an entry of its own
+#endif
+    }
+  }
+  set_num_threads(0);
+}
+
 TEST_CASE("gemm_blocks on a row slice computes those rows of C alone, on the calling thread", "[gemm]") {
   const Matrix<double> a = normal<double>(make_key(8), 300, 64).values;
   const Matrix<double> bt = normal<double>(make_key(9), 90, 64).values;  // used as b^T

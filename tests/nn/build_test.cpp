@@ -36,3 +36,23 @@ TEST_CASE("build: the key decides the weights, the options the shapes") {
   REQUIRE(d1(mu).cols() == 6);
   REQUIRE(n1(mu, t).cols() == 2);
 }
+
+TEST_CASE("build_shapes: the models build() makes, every value 0 (LayerNorm weights 1), nothing drawn") {
+  Options o{.input_size = 7, .latent_size = 3, .hidden_size = 8, .num_layers = 2, .num_steps = 10, .num_classes = 4};
+  const auto [enc, dec, den] = build<float>(o, make_key(5));
+  auto [enc0, dec0, den0] = build_shapes<float>(o);
+  std::size_t tensors = 0;
+  const auto same_shape_and_zero = [&](const std::string& name, auto& zero, const auto& drawn) {
+    INFO(name);
+    ++tensors;
+    REQUIRE(zero.rows() == drawn.rows());
+    REQUIRE(zero.cols() == drawn.cols());
+    const bool norm_weight = name.find("_norm.weight") != std::string::npos;
+    CHECK((zero.array() == (norm_weight ? 1.0f : 0.0f)).all());
+  };
+  visit_together(same_shape_and_zero, enc0, enc);
+  visit_together(same_shape_and_zero, dec0, dec);
+  visit_together(same_shape_and_zero, den0, den);
+  CHECK(tensors == 8 + 6 + (2 + 2 + 6 * 2 + 2 + 1));  // label_embed included
+  CHECK(den0.num_classes() == 4);
+}

@@ -233,3 +233,28 @@ TEST_CASE("conditional samples of three well separated classes land in the reque
     CHECK(hits >= 95);
   }
 }
+
+TEST_CASE("LatentDiffusion: sampling keeps its packed weights for the next call and sees changed weights") {
+  // A model wide enough that the GEMM packs its weights (hidden 64, 2 blocks); untrained weights
+  // do: only the bits matter here. A copy starts with no packs, so it is the reference.
+  FitOptions o = small_fit();
+  o.vae.steps = 1;
+  o.denoiser.steps = 1;
+  o.denoiser.warmup_steps = 0;
+  LatentDiffusion<float> model = LatentDiffusion<float>::fit(cluster_rows(make_key(2), 64), o, make_key(3));
+  const SampleOptions options{.sampler = {.kind = SamplerKind::dpmpp_2m, .num_steps = 8}, .postprocess = false};
+  for (const Eigen::Index n : {1, 5}) {
+    INFO("rows " << n);
+    const Matrix<float> first = model.sample(n, options, make_key(4)).values;
+    REQUIRE(model.sample(n, options, make_key(4)).values == first);  // from the kept packs
+    REQUIRE(LatentDiffusion<float>(model).sample(n, options, make_key(4)).values == first);
+  }
+  // The weights change in place (same addresses, as a training step or a load would leave them):
+  // the next call packs them again and equals a fresh copy's result.
+  const Matrix<float> before = model.sample(3, options, make_key(5)).values;
+  model.denoiser.blocks[0].up.weight *= 0.5f;
+  model.denoiser.noise_pred.weight.array() += 0.25f;
+  const Matrix<float> after = model.sample(3, options, make_key(5)).values;
+  CHECK(after != before);
+  REQUIRE(after == LatentDiffusion<float>(model).sample(3, options, make_key(5)).values);
+}

@@ -16,6 +16,9 @@
 // Results do not depend on the thread count as long as the slices keep each entry's sum in the
 // same order, which Eigen's kernel does not promise: GEMM sums may differ in the last bits
 // between thread counts (never between runs with the same count).
+//
+// PackedWeights keeps the packed form of weights that do not change (a model sampling): the
+// kernel's left operand is then packed once, not on every call, and the same bits come out.
 #pragma once
 
 #include <ldm/core/checks.hpp>
@@ -23,6 +26,11 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -50,6 +58,92 @@ struct RowSlice {
   bool all() const { return count < 0; }
 };
 
+// The left operands of products, packed once for Eigen's kernel and kept: for a model whose
+// weights do not change while it is used (sampling), every layer's weight is packed on its
+// first product and reused by every later step and by every thread, instead of being packed
+// again on each call. Packing only moves the values, and the kernel is called on the same
+// blocks as Eigen's own GEMM would call it, so the results are the same bits. With
+// EIGEN_USE_BLAS the BLAS packs on its own and this stays empty.
+//
+// An entry is keyed by the operand's address, shape and the blocking (which depends on the
+// other operand's size too) and keeps a copy of the values it was packed from: after recheck()
+// each entry's first use compares that copy with the memory bit for bit and packs again if the
+// weights changed, so a kept PackedWeights never gives a stale result (a model that samples
+// again after more training, or one freed and another built at the same address). Between
+// rechecks the weights must not change. Thread-safe; a copy starts empty (packs belong to the
+// weights they were made from). Nothing is allocated once every shape has been seen.
+template <class S>
+class PackedWeights {
+ public:
+  using Buffer = Eigen::Matrix<S, Eigen::Dynamic, 1>;  // Eigen aligns it as the kernel's loads need
+
+  PackedWeights() = default;
+  PackedWeights(const PackedWeights&) {}
+  PackedWeights& operator=(const PackedWeights&) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    packed_.clear();
+    return *this;
+  }
+
+  // The weights may have changed since the last use: compare each entry with its memory again
+  // on its next use. Cheap (one read of the weights per entry); call it at the start of a use.
+  void recheck() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    ++generation_;
+  }
+
+  // The blocks of L (rows x depth, leading dimension ldl, storage order Order), kc x mc each, in
+  // the order Eigen's GEMM visits them (rows blocks outer, depth blocks inner), each starting
+  // at a multiple of block_stride(kc, mc): packed now if this shape has not been seen yet or
+  // its values changed (see recheck). pack(to, i2, k2, kc_actual, mc_actual) packs one block.
+  template <int Order, class Pack>
+  const S* blocks(const S* l, Eigen::Index ldl, Eigen::Index rows, Eigen::Index depth, Eigen::Index kc, Eigen::Index mc,
+                  Pack&& pack) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    auto [it, inserted] = packed_.try_emplace(Key{l, Order, ldl, rows, depth, kc, mc});
+    Entry& e = it->second;
+    if (!inserted && e.checked == generation_) return e.packed.data();
+    // The operand as lines of `along` values each (rows of a row-major L, columns of a column-major one).
+    const Eigen::Index lines = Order == Eigen::RowMajor ? rows : depth, along = Order == Eigen::RowMajor ? depth : rows;
+    const auto bytes = static_cast<std::size_t>(along) * sizeof(S);
+    bool same = !inserted;
+    for (Eigen::Index i = 0; same && i < lines; ++i)
+      same = std::memcmp(e.source.data() + i * along, l + i * ldl, bytes) == 0;
+    e.checked = generation_;
+    if (same) return e.packed.data();
+    e.source.resize(lines * along);
+    for (Eigen::Index i = 0; i < lines; ++i) std::memcpy(e.source.data() + i * along, l + i * ldl, bytes);
+    const Eigen::Index stride = block_stride(kc, mc);
+    e.packed.resize(((rows + mc - 1) / mc) * ((depth + kc - 1) / kc) * stride);
+    S* out = e.packed.data();
+    for (Eigen::Index i2 = 0; i2 < rows; i2 += mc)
+      for (Eigen::Index k2 = 0; k2 < depth; k2 += kc, out += stride)
+        pack(out, i2, k2, std::min(k2 + kc, depth) - k2, std::min(i2 + mc, rows) - i2);
+    return e.packed.data();
+  }
+
+  // Room for one kc x mc block, rounded up to 64 bytes so every block starts aligned.
+  static Eigen::Index block_stride(Eigen::Index kc, Eigen::Index mc) {
+    constexpr Eigen::Index align = 64 / static_cast<Eigen::Index>(sizeof(S));
+    return (kc * mc + align - 1) / align * align;
+  }
+
+  std::size_t entries() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return packed_.size();
+  }
+
+ private:
+  using Key = std::tuple<const S*, int, Eigen::Index, Eigen::Index, Eigen::Index, Eigen::Index, Eigen::Index>;
+  struct Entry {
+    Buffer packed, source;
+    std::uint64_t checked = 0;
+  };
+  mutable std::mutex mutex_;
+  std::map<Key, Entry> packed_;
+  std::uint64_t generation_ = 0;
+};
+
 #ifndef EIGEN_USE_BLAS
 
 // Eigen's blocking object with buffers we own (Eigen's level3_blocking leaves them to us).
@@ -72,19 +166,57 @@ struct PackingBuffers {
 };
 
 // R (rows x cols, column-major, leading dimension ldr) += L (rows x depth) * Rt (depth x cols),
-// single-threaded, with the storage orders of L and Rt given at compile time.
+// single-threaded, with the storage orders of L and Rt given at compile time. With packs, L is
+// taken packed from there (see PackedWeights) and only Rt is packed here; the loop is Eigen's
+// own (general_matrix_matrix_product::run, sequential branch), so the kernel sees the same
+// blocks in the same order and the sums are the same bits.
 template <class S, int LhsOrder, int RhsOrder>
 void gemm_serial(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth, const S* lhs, Eigen::Index ldl, const S* rhs,
-                 Eigen::Index ldr, S* res, Eigen::Index ldres) {
+                 Eigen::Index ldr, S* res, Eigen::Index ldres, PackedWeights<S>* packs = nullptr) {
   Eigen::Index kc = depth, mc = rows, nc = cols;
   Eigen::internal::computeProductBlockingSizes<S, S, 1, Eigen::Index>(kc, mc, nc, Eigen::Index{1});
   thread_local PackingBuffers<S> buffers;
-  if (buffers.a.size() < kc * mc) buffers.a.resize(kc * mc);
   if (buffers.b.size() < kc * nc) buffers.b.resize(kc * nc);
-  OwnedBlocking<S> blocking(kc, mc, nc, buffers.a.data(), buffers.b.data());
-  Eigen::internal::general_matrix_matrix_product<Eigen::Index, S, LhsOrder, false, S, RhsOrder, false, Eigen::ColMajor,
-                                                 1>::run(rows, cols, depth, lhs, ldl, rhs, ldr, res, 1, ldres, S(1),
-                                                         blocking);
+  if (packs == nullptr) {
+    if (buffers.a.size() < kc * mc) buffers.a.resize(kc * mc);
+    OwnedBlocking<S> blocking(kc, mc, nc, buffers.a.data(), buffers.b.data());
+    Eigen::internal::general_matrix_matrix_product<Eigen::Index, S, LhsOrder, false, S, RhsOrder, false,
+                                                   Eigen::ColMajor, 1>::run(rows, cols, depth, lhs, ldl, rhs, ldr, res,
+                                                                            1, ldres, S(1), blocking);
+    return;
+  }
+  namespace ei = Eigen::internal;
+  using Traits = ei::gebp_traits<S, S>;
+  using LhsMapper = ei::const_blas_data_mapper<S, Eigen::Index, LhsOrder>;
+  using RhsMapper = ei::const_blas_data_mapper<S, Eigen::Index, RhsOrder>;
+  using ResMapper = ei::blas_data_mapper<S, Eigen::Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+  ei::gemm_pack_lhs<S, Eigen::Index, LhsMapper, Traits::mr, Traits::LhsProgress, typename Traits::LhsPacket4Packing,
+                    LhsOrder>
+      pack_lhs;
+  ei::gemm_pack_rhs<S, Eigen::Index, RhsMapper, Traits::nr, RhsOrder> pack_rhs;
+  ei::gebp_kernel<S, S, Eigen::Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
+  mc = std::min(rows, mc);  // as run() clamps them
+  nc = std::min(cols, nc);
+  const LhsMapper l(lhs, ldl);
+  const RhsMapper r(rhs, ldr);
+  const ResMapper out(res, ldres);
+  const S* block_a = packs->template blocks<LhsOrder>(
+      lhs, ldl, rows, depth, kc, mc, [&](S* to, Eigen::Index i2, Eigen::Index k2, Eigen::Index kcs, Eigen::Index mcs) {
+        pack_lhs(to, l.getSubMapper(i2, k2), kcs, mcs);
+      });
+  const Eigen::Index stride = PackedWeights<S>::block_stride(kc, mc);
+  const bool pack_rhs_once = mc != rows && kc == depth && nc == cols;
+  for (Eigen::Index i2 = 0; i2 < rows; i2 += mc) {
+    const Eigen::Index mcs = std::min(i2 + mc, rows) - i2;
+    for (Eigen::Index k2 = 0; k2 < depth; k2 += kc, block_a += stride) {
+      const Eigen::Index kcs = std::min(k2 + kc, depth) - k2;
+      for (Eigen::Index j2 = 0; j2 < cols; j2 += nc) {
+        const Eigen::Index ncs = std::min(j2 + nc, cols) - j2;
+        if (!pack_rhs_once || i2 == 0) pack_rhs(buffers.b.data(), r.getSubMapper(k2, j2), kcs, ncs);
+        gebp(out.getSubMapper(i2, j2), block_a, buffers.b.data(), mcs, kcs, ncs, S(1));
+      }
+    }
+  }
 }
 
 // C (m x n, row-major) += op(A) (m x k) op(B) (k x n), with before / after run by each thread on
@@ -92,7 +224,8 @@ void gemm_serial(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth, const
 // transpose of a row-major matrix is the same memory read column-major, so every operand keeps
 // its own leading dimension (its column count).
 template <class S, bool TransA, bool TransB, class Before, class After>
-void gemm_accumulate(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, int threads, Before& before, After& after) {
+void gemm_accumulate(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, int threads, Before& before, After& after,
+                     PackedWeights<S>* packs) {
   const Eigen::Index m = c.rows(), n = c.cols(), k = TransA ? a.rows() : a.cols();
   if (m == 0 || n == 0) return;
   constexpr int LhsOrder = TransB ? Eigen::RowMajor : Eigen::ColMajor;  // op(B)^T, n x k
@@ -116,10 +249,10 @@ void gemm_accumulate(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, int t
     if (k > 0) {
       if (slice_rows) {
         const S* rhs = RhsOrder == Eigen::ColMajor ? a.data() + first * lda : a.data() + first;
-        gemm_serial<S, LhsOrder, RhsOrder>(n, count, k, b.data(), ldb, rhs, lda, c.data() + first * ldc, ldc);
+        gemm_serial<S, LhsOrder, RhsOrder>(n, count, k, b.data(), ldb, rhs, lda, c.data() + first * ldc, ldc, packs);
       } else {
         const S* lhs = LhsOrder == Eigen::ColMajor ? b.data() + first : b.data() + first * ldb;
-        gemm_serial<S, LhsOrder, RhsOrder>(count, m, k, lhs, ldb, a.data(), lda, c.data() + first, ldc);
+        gemm_serial<S, LhsOrder, RhsOrder>(count, m, k, lhs, ldb, a.data(), lda, c.data() + first, ldc, packs);
       }
     }
     after(block);
@@ -145,9 +278,13 @@ void gemm_accumulate(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, int t
 // computes the block, while it is in that thread's cache, and inside the product's one parallel
 // region instead of a region of their own. before and after must be elementwise (the result
 // must not depend on how c is cut) and must not throw.
+// With packs, b (the right operand, a layer's weight) is taken packed from there (see
+// PackedWeights): the same bits, without packing b again on every call.
 template <bool TransA, bool TransB, class S, class Before, class After>
-void gemm_blocks(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, Before&& before, After&& after) {
+void gemm_blocks(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, Before&& before, After&& after,
+                 PackedWeights<S>* packs = nullptr) {
 #ifdef EIGEN_USE_BLAS
+  (void)packs;
   const GemmBlock all{0, c.rows(), 0, c.cols()};
   before(all);
   if constexpr (TransA && TransB)
@@ -160,23 +297,25 @@ void gemm_blocks(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, Before&& 
     c.noalias() += a * b;
   after(all);
 #else
-  gemm_accumulate<S, TransA, TransB>(a, b, c, Eigen::nbThreads(), before, after);
+  gemm_accumulate<S, TransA, TransB>(a, b, c, Eigen::nbThreads(), before, after, packs);
 #endif
 }
 
 // gemm_blocks on the rows of c that `rows` names, from the same rows of a, on the calling thread
 // alone (one block: those rows, every column); every row, threaded, when rows.all().
 template <bool TransA, bool TransB, class S, class Before, class After>
-void gemm_blocks(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, RowSlice rows, Before&& before, After&& after) {
+void gemm_blocks(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, RowSlice rows, Before&& before, After&& after,
+                 PackedWeights<S>* packs = nullptr) {
   static_assert(!TransA, "a row slice of op(a) op(b) needs the same rows of a, so a must not be transposed");
   if (rows.all()) {
-    gemm_blocks<TransA, TransB>(a, b, c, before, after);
+    gemm_blocks<TransA, TransB>(a, b, c, before, after, packs);
     return;
   }
   if (rows.count == 0 || c.cols() == 0) return;
   const GemmBlock block{rows.first, rows.count, 0, c.cols()};
   before(block);
 #ifdef EIGEN_USE_BLAS
+  (void)packs;
   if constexpr (TransB)
     c.middleRows(rows.first, rows.count).noalias() += a.middleRows(rows.first, rows.count) * b.transpose();
   else
@@ -186,7 +325,7 @@ void gemm_blocks(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, RowSlice 
   if (a.cols() > 0)
     gemm_serial<S, TransB ? Eigen::RowMajor : Eigen::ColMajor, Eigen::ColMajor>(
         c.cols(), rows.count, a.cols(), b.data(), b.cols(), a.data() + rows.first * a.cols(), a.cols(),
-        c.data() + rows.first * c.cols(), c.cols());
+        c.data() + rows.first * c.cols(), c.cols(), packs);
 #endif
   after(block);
 }

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <type_traits>
@@ -263,6 +264,13 @@ inline std::vector<Key> split(Key key, std::size_t n) {
 
 // A key derived from `key` and a number, e.g. a step or layer index (jax.random.fold_in).
 constexpr Key fold_in(Key key, std::uint32_t data) { return threefry2x32(key, {0u, data}); }
+
+// The same for a key that may be absent (a model built without one: every value zero), which
+// stays absent.
+constexpr std::optional<Key> fold_in(std::optional<Key> key, std::uint32_t data) {
+  if (!key) return std::nullopt;
+  return fold_in(*key, data);
+}
 
 // A draw: the values and the key to use next.
 template <class S>

@@ -25,9 +25,12 @@ template <class S = float>
 class GuidedDenoiser {
  public:
   // labels (B): the class of each row in [0, num_classes] (num_classes = no label); scale = w,
-  // finite. The denoiser must be conditional and outlive this object.
-  GuidedDenoiser(const Denoiser<S>& denoiser, Eigen::VectorXi labels, double scale)
+  // finite. The denoiser must be conditional and outlive this object. weight_packs: where its
+  // forward passes keep the packed weights (DenoiserWorkspace::weight_packs), or nullptr.
+  GuidedDenoiser(const Denoiser<S>& denoiser, Eigen::VectorXi labels, double scale,
+                 detail::PackedWeights<S>* weight_packs = nullptr)
       : denoiser_(denoiser), labels_(std::move(labels)), scale_(scale) {
+    ws_.weight_packs = weight_packs;
     constexpr const char* where = "GuidedDenoiser";
     const int classes = denoiser.num_classes();
     if (classes == 0)

@@ -249,7 +249,7 @@ Checkpoint<S> load_checkpoint(SafetensorsData file, const CheckpointLimits& limi
   Checkpoint<S> c;
   c.file = std::move(file);
   c.options = options_from_checkpoint(c.file, limits);
-  std::tie(c.encoder, c.decoder, c.denoiser) = build<S>(c.options, make_key(0));  // overwritten below
+  std::tie(c.encoder, c.decoder, c.denoiser) = build_shapes<S>(c.options);  // filled below
   load_models(c.file, c.encoder, c.decoder, c.denoiser);
   return c;
 }

@@ -20,8 +20,8 @@ struct Decoder : Visitable<Decoder<S>> {
   Dense<S> dec_dense_0, dec_dense_1, dec_output;
 
   Decoder() = default;
-  // Layer k draws its initial values from fold_in(key, k).
-  Decoder(int input_size, int latent_size, int hidden_size, Key key)
+  // Layer k draws its initial values from fold_in(key, k); without a key every value is 0.
+  Decoder(int input_size, int latent_size, int hidden_size, std::optional<Key> key)
       : dec_dense_0("dec_dense_0", latent_size, hidden_size, fold_in(key, 0)),
         dec_dense_1("dec_dense_1", hidden_size, hidden_size, fold_in(key, 1)),
         dec_output("dec_output", hidden_size, input_size, fold_in(key, 2)) {}

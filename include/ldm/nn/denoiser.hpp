@@ -23,7 +23,7 @@ struct ResidualBlock {
 
   ResidualBlock() = default;
   // Named denoiser_block_<index>_{norm,up,down}; up and down draw from fold_in(key, 0 / 1).
-  ResidualBlock(int index, int hidden_size, Key key)
+  ResidualBlock(int index, int hidden_size, std::optional<Key> key)
       : norm(detail::concat("denoiser_block_", index, "_norm"), hidden_size),
         up(detail::concat("denoiser_block_", index, "_up"), hidden_size, 4 * hidden_size, fold_in(key, 0)),
         down(detail::concat("denoiser_block_", index, "_down"), 4 * hidden_size, hidden_size, fold_in(key, 1)) {}
@@ -56,12 +56,18 @@ struct DenoiserWorkspace {
   Matrix<S> emb_table;
   TimeEmbedding emb_table_kind = TimeEmbedding::normalized;
   Eigen::VectorXi all_steps;             // 0 .. num_steps - 1, to build the table
+  Eigen::VectorXi few_steps;             // the steps of a batch embedded without the table
+  Matrix<S> emb_step;                    // (1, hidden): the embedding of a step all rows share
   Matrix<S> emb_one, a_t_one, temb_one;  // (1 or num_classes + 1, hidden): the time path when every row shares t
   // Set by a forward whose rows share one t and no label: emb and a_t were left as their one row
   // (emb_one, a_t_one), since only backward reads them; backward replicates them first.
   bool time_rows_pending = false;
   Eigen::VectorXi labels;  // (B): the class of each row (conditional models only)
   Matrix<S> d_emb;         // (B, hidden): dL/d(embedding), for label_embed's gradient
+  // Where the forward pass keeps its weights packed for the GEMM kernel across calls (the same
+  // bits, less work per call; see detail::PackedWeights), or nullptr: packed on every call.
+  // Set it only while the weights stay unchanged, as when sampling; never while training.
+  detail::PackedWeights<S>* weight_packs = nullptr;
 };
 
 template <class S = float>
@@ -80,7 +86,8 @@ struct Denoiser : Visitable<Denoiser<S>> {
   Denoiser() = default;
   // time_mlp_1, z_proj and noise_pred draw from fold_in(key, 0 / 1 / 2), block i from fold_in(key, 2 + i);
   // label_embed is N(0, 1) as nn.Embedding's default, from fold_in(key, label_embed_stream).
-  Denoiser(int latent_size, int hidden_size, int num_layers, int num_steps_, Key key,
+  // Without a key every value is 0 (LayerNorm weights 1): the shapes a loader fills.
+  Denoiser(int latent_size, int hidden_size, int num_layers, int num_steps_, std::optional<Key> key,
            TimeEmbedding embedding_ = TimeEmbedding::normalized, int num_classes_ = 0)
       : time_mlp_1("time_mlp_1", hidden_size, hidden_size, fold_in(key, 0)),
         z_proj("z_proj", latent_size, hidden_size, fold_in(key, 1)),
@@ -97,8 +104,8 @@ struct Denoiser : Visitable<Denoiser<S>> {
     for (int i = 1; i <= num_layers; ++i)
       blocks.emplace_back(i, hidden_size, fold_in(key, static_cast<std::uint32_t>(2 + i)));
     if (num_classes_ > 0) {
-      label_embed.resize(num_classes_ + 1, hidden_size);
-      fill_normal(fold_in(key, label_embed_stream), label_embed);
+      label_embed.setZero(num_classes_ + 1, hidden_size);
+      if (key) fill_normal(fold_in(*key, label_embed_stream), label_embed);
     }
   }
 
@@ -176,15 +183,16 @@ struct Denoiser : Visitable<Denoiser<S>> {
       else
         ws.temb.middleRows(rows.first, rows.count).rowwise() = ws.temb_one.row(0);
     }
-    z_proj.forward_residual(z_t, ws.temb, ws.h[0], rows);  // h0 = z_proj(z_t) + SiLU(time_mlp_1(emb))
+    detail::PackedWeights<S>* packs = ws.weight_packs;
+    z_proj.forward_residual(z_t, ws.temb, ws.h[0], rows, packs);  // h0 = z_proj(z_t) + SiLU(time_mlp_1(emb))
     for (std::size_t i = 0; i < blocks.size(); ++i) {
       const ResidualBlock<S>& block = blocks[i];
       BlockActivations<S>& act = ws.blocks[i];
       block.norm.forward(ws.h[i], act.n, act.mean, act.rstd, rows);
-      block.up.forward_silu(act.n, act.sig, act.s, rows);
-      block.down.forward_residual(act.s, ws.h[i], ws.h[i + 1], rows);  // h + down(SiLU(up(norm(h))))
+      block.up.forward_silu(act.n, act.sig, act.s, rows, packs);
+      block.down.forward_residual(act.s, ws.h[i], ws.h[i + 1], rows, packs);  // h + down(SiLU(up(norm(h))))
     }
-    noise_pred.forward(ws.h[blocks.size()], ws.out, rows);
+    noise_pred.forward(ws.h[blocks.size()], ws.out, rows, packs);
   }
 
  public:
@@ -257,17 +265,13 @@ struct Denoiser : Visitable<Denoiser<S>> {
   // copies.
   void time_path(const Eigen::VectorXi& t, DenoiserWorkspace<S>& ws) const {
     const Eigen::Index n = t.size(), width = hidden_size();
-    if (ws.emb_table.rows() != num_steps || ws.emb_table.cols() != width || ws.emb_table_kind != embedding) {
-      ws.all_steps = Eigen::VectorXi::LinSpaced(num_steps, 0, num_steps - 1);
-      time_embedding(ws.all_steps, num_steps, width, embedding, ws.emb_table);
-      ws.emb_table_kind = embedding;
-    }
     const bool shared = n > 1 && (t.array() == t(0)).all();
     ws.time_rows_pending = false;
     const bool labelled = num_classes() > 0;
     if (shared && labelled && label_embed.rows() < n) {  // e.g. a guided sampling step: 2 labels per row pair
-      ws.emb_one = label_embed.rowwise() + ws.emb_table.row(t(0));
-      time_mlp_1.forward(ws.emb_one, ws.a_t_one);
+      embed_steps(t.head(1), ws, ws.emb_step);
+      ws.emb_one = label_embed.rowwise() + ws.emb_step.row(0);
+      time_mlp_1.forward(ws.emb_one, ws.a_t_one, {}, ws.weight_packs);
       silu_forward(ws.a_t_one, ws.temb_one);
       ws.emb.resize(n, width);
       ws.a_t.resize(n, width);
@@ -280,22 +284,45 @@ struct Denoiser : Visitable<Denoiser<S>> {
       return;
     }
     if (shared && !labelled) {
-      ws.emb_one = ws.emb_table.row(t(0));
-      time_mlp_1.forward(ws.emb_one, ws.a_t_one);
+      embed_steps(t.head(1), ws, ws.emb_one);
+      time_mlp_1.forward(ws.emb_one, ws.a_t_one, {}, ws.weight_packs);
       silu_forward(ws.a_t_one, ws.temb_one);
       ws.temb.resize(n, width);     // its rows are filled by forward_layers, each thread its own
       ws.time_rows_pending = true;  // a sampling step: emb and a_t only if backward asks
       return;
     }
-    ws.emb.resize(n, width);
-    detail::parallel_for(n, detail::row_grain(width), [&](Eigen::Index first, Eigen::Index count) {
-      for (Eigen::Index b = first; b < first + count; ++b) {
-        ws.emb.row(b) = ws.emb_table.row(t(b));
-        if (labelled) ws.emb.row(b) += label_embed.row(ws.labels(b));
-      }
-    });
-    time_mlp_1.forward(ws.emb, ws.a_t);
+    embed_steps(t, ws, ws.emb);
+    if (labelled)
+      for (Eigen::Index b = 0; b < n; ++b) ws.emb.row(b) += label_embed.row(ws.labels(b));
+    time_mlp_1.forward(ws.emb, ws.a_t, {}, ws.weight_packs);
     silu_forward(ws.a_t, ws.temb);
+  }
+
+  // out (t.size(), hidden) = the time embedding of the steps t. A batch of many timesteps
+  // (training) copies rows of a table of every step, built once per workspace; a few
+  // (sampling: one t a step) are computed alone, which is cheaper than building the table for a
+  // workspace that lives for one call. time_embedding computes each value the same way, so both
+  // give the same bits.
+  template <class Steps>
+  void embed_steps(const Steps& t, DenoiserWorkspace<S>& ws, Matrix<S>& out) const {
+    const Eigen::Index n = t.size(), width = hidden_size();
+    constexpr Eigen::Index table_from_rows = 32;
+    const bool have_table =
+        ws.emb_table.rows() == num_steps && ws.emb_table.cols() == width && ws.emb_table_kind == embedding;
+    if (!have_table && n < table_from_rows) {
+      ws.few_steps = t;  // sized once per batch size: nothing allocated per step
+      time_embedding(ws.few_steps, num_steps, width, embedding, out);
+      return;
+    }
+    if (!have_table) {
+      ws.all_steps = Eigen::VectorXi::LinSpaced(num_steps, 0, num_steps - 1);
+      time_embedding(ws.all_steps, num_steps, width, embedding, ws.emb_table);
+      ws.emb_table_kind = embedding;
+    }
+    out.resize(n, width);
+    detail::parallel_for(n, detail::row_grain(width), [&](Eigen::Index first, Eigen::Index count) {
+      for (Eigen::Index b = first; b < first + count; ++b) out.row(b) = ws.emb_table.row(t(b));
+    });
   }
 
   void check_input(const Matrix<S>& z_t, const Eigen::VectorXi& t) const {

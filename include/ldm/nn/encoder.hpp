@@ -29,8 +29,8 @@ struct Encoder : Visitable<Encoder<S>> {
   Dense<S> enc_dense_0, enc_dense_1, enc_mu, enc_log_var;
 
   Encoder() = default;
-  // Layer k draws its initial values from fold_in(key, k).
-  Encoder(int input_size, int latent_size, int hidden_size, Key key)
+  // Layer k draws its initial values from fold_in(key, k); without a key every value is 0.
+  Encoder(int input_size, int latent_size, int hidden_size, std::optional<Key> key)
       : enc_dense_0("enc_dense_0", input_size, hidden_size, fold_in(key, 0)),
         enc_dense_1("enc_dense_1", hidden_size, hidden_size, fold_in(key, 1)),
         enc_mu("enc_mu", hidden_size, latent_size, fold_in(key, 2)),

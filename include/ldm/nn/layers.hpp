@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -42,10 +43,11 @@ struct Dense {
 
   // PyTorch's nn.Linear default initialisation: kaiming_uniform(a = sqrt 5) gives weights, and
   // the bias rule gives biases, both uniform in [-1/sqrt(in), 1/sqrt(in)). The weight draws
-  // from split(key)[0], the bias from split(key)[1].
-  Dense(const std::string& name, Eigen::Index in, Eigen::Index out, Key key) : Dense(name, in, out) {
+  // from split(key)[0], the bias from split(key)[1]. Without a key, zeros (for a loader to fill).
+  Dense(const std::string& name, Eigen::Index in, Eigen::Index out, std::optional<Key> key) : Dense(name, in, out) {
+    if (!key) return;
     const S bound = S(1) / std::sqrt(static_cast<S>(in));
-    const auto [weight_key, bias_key] = split(key);
+    const auto [weight_key, bias_key] = split(*key);
     fill_uniform(weight_key, weight);
     fill_uniform(bias_key, bias);
     weight = (weight.array() * (2 * bound) - bound).matrix();
@@ -58,22 +60,26 @@ struct Dense {
   // The forward and input-gradient passes below take an optional detail::RowSlice: with one,
   // they compute only those rows of their output, on the calling thread, into outputs the
   // caller has sized and checked (a model running each thread through all layers on its own
-  // rows, see detail::for_row_slices).
+  // rows, see detail::for_row_slices). The forward passes also take an optional
+  // detail::PackedWeights: the weight packed once and kept there, for a model whose weights do
+  // not change meanwhile (sampling); the outputs are the same bits.
 
   // y (B, out) = x (B, in) W^T + b. Each thread writes the bias into its block of y and adds its
   // part of the product onto it (PyTorch's addmm), so y is written once, while in that cache.
-  void forward(const Matrix<S>& x, Matrix<S>& y, detail::RowSlice rows = {}) const {
+  void forward(const Matrix<S>& x, Matrix<S>& y, detail::RowSlice rows = {},
+               detail::PackedWeights<S>* packs = nullptr) const {
     if (rows.all()) y.resize(x.rows(), out_features());
     detail::gemm_blocks<false, true>(
         x, weight, y, rows,
         [&](const detail::GemmBlock& k) {
           y.block(k.row, k.col, k.rows, k.cols).rowwise() = bias.segment(k.col, k.cols).transpose();
         },
-        detail::NoBlockWork{});
+        detail::NoBlockWork{}, packs);
   }
 
   // y (B, out) = residual (B, out) + x W^T + b: a layer on a skip connection, in one pass.
-  void forward_residual(const Matrix<S>& x, const Matrix<S>& residual, Matrix<S>& y, detail::RowSlice rows = {}) const {
+  void forward_residual(const Matrix<S>& x, const Matrix<S>& residual, Matrix<S>& y, detail::RowSlice rows = {},
+                        detail::PackedWeights<S>* packs = nullptr) const {
     if (rows.all()) {
       if (residual.rows() != x.rows() || residual.cols() != out_features())
         throw std::invalid_argument(detail::concat("Dense::forward_residual: residual is ", residual.rows(), "x",
@@ -87,14 +93,15 @@ struct Dense {
           y.block(k.row, k.col, k.rows, k.cols) =
               residual.block(k.row, k.col, k.rows, k.cols).rowwise() + bias.segment(k.col, k.cols).transpose();
         },
-        detail::NoBlockWork{});
+        detail::NoBlockWork{}, packs);
   }
 
   // y (B, out) = SiLU(a), a = x W^T + b, with sig (B, out) left holding sigmoid(a): all that
   // backward_input_silu of the next layer needs (SiLU'(a) = sig + y (1 - sig)), so the backward
   // pass computes no exp. The activation is applied by the thread that computed the block, while
   // it is in cache, inside the product's parallel region.
-  void forward_silu(const Matrix<S>& x, Matrix<S>& sig, Matrix<S>& y, detail::RowSlice rows = {}) const {
+  void forward_silu(const Matrix<S>& x, Matrix<S>& sig, Matrix<S>& y, detail::RowSlice rows = {},
+                    detail::PackedWeights<S>* packs = nullptr) const {
     if (rows.all()) {
       sig.resize(x.rows(), out_features());
       y.resize(x.rows(), out_features());
@@ -112,7 +119,8 @@ struct Dense {
             a = (S(1) + (-a).exp()).inverse();
             out *= a;
           }
-        });
+        },
+        packs);
   }
 
   // dW += dy^T x, db += column sums of dy.   x (B, in), dy (B, out)

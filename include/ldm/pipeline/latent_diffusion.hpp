@@ -140,7 +140,12 @@ class LatentDiffusion {
       sampler.clip_x0 = static_cast<double>(latent_bound);
     const Key base = split(key)[0];
     Matrix<S> z(n, options.latent_size);
+    // The weights stay as they are while sampling: each is packed for the GEMM kernel once and
+    // reused by every step, batch and thread, and by later calls while the weights are the same
+    // (recheck compares them; the same bits either way).
+    weight_packs_.recheck();
     DenoiserWorkspace<S> ws;
+    ws.weight_packs = &weight_packs_;
     const auto eps = [&](const Matrix<S>& z_t, const Eigen::VectorXi& t) -> const Matrix<S>& {
       denoiser.forward(z_t, t, ws);
       return ws.out;
@@ -155,7 +160,7 @@ class LatentDiffusion {
       const Eigen::Index rows = std::min(sample_options.batch_rows, n - first);
       const Key batch_key = fold_in(base, static_cast<std::uint32_t>(b));
       if (classes) {
-        GuidedDenoiser<S> guided(denoiser, classes->segment(first, rows), sample_options.guidance);
+        GuidedDenoiser<S> guided(denoiser, classes->segment(first, rows), sample_options.guidance, &weight_packs_);
         z.middleRows(first, rows) =
             ldm::sample<S>(guided, schedule, rows, options.latent_size, batch_key, sampler, on_step).values;
       } else {
@@ -236,7 +241,7 @@ class LatentDiffusion {
     m.options = options_from_checkpoint(data, limits);  // checked against the file before build allocates
     m.schedule_options = schedule_options_from_metadata(data.metadata, path, limits);
     m.schedule = make_schedule<S>(m.schedule_options);
-    std::tie(m.encoder, m.decoder, m.denoiser) = build<S>(m.options, make_key(0));
+    std::tie(m.encoder, m.decoder, m.denoiser) = build_shapes<S>(m.options);
     load_models(data, m.encoder, m.decoder, m.denoiser);
     m.data_scaling = detail::loaded_copy(data, "data_scaling.", m.data_scaling, ShapePolicy::from_file, where);
     m.latent_scaling = detail::loaded_copy(data, "latent_scaling.", m.latent_scaling, ShapePolicy::from_file, where);
@@ -277,6 +282,10 @@ class LatentDiffusion {
  private:
   template <class>
   friend class FitRun;
+
+  // The denoiser's weights as sampling packed them for the GEMM kernel, kept for the next call
+  // (which compares them with the weights first; a copy of the model starts without them).
+  mutable detail::PackedWeights<S> weight_packs_;
 
   // n >= 0, batch_rows > 0, and n x width scalars within sample_options.max_matrix_bytes.
   static void require_sample_size(const char* where, Eigen::Index n, int width, const SampleOptions& sample_options) {
