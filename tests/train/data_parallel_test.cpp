@@ -119,7 +119,7 @@ TEST_CASE("DataParallel: settings that cannot work are refused, naming the probl
   const VaeTrainOptions options{.steps = 2, .batch_size = 4};
   SerialCommunicator alone;
   REQUIRE_THROWS_WITH(VaeTrainer<double>(enc, dec, data, options, make_key(2), nullptr, {.chunks = 5}),
-                      Contains("batch of 4 rows cannot be cut into 5 chunks"));
+                      Contains("batch of 4 rows cannot be cut into 5 chunks; give 4 chunks or fewer"));
   REQUIRE_THROWS_WITH(VaeTrainer<double>(enc, dec, data, options, make_key(2), nullptr, {.chunks = -1}),
                       Contains("chunks must be >= 0"));
   ldm_test::ThreadRanks ranks(3);

@@ -54,7 +54,7 @@ inline void require_valid_parallel(const char* where, const DataParallel& p, Eig
         concat(where, ": ", p.comm().size(), " processes but only ", p.chunks, " chunks; give chunks >= processes"));
   if (batch_size < p.chunks)
     throw std::invalid_argument(concat(where, ": the batch of ", batch_size, " rows cannot be cut into ", p.chunks,
-                                       " chunks; give chunks <= batch_size"));
+                                       " chunks; give ", batch_size, " chunks or fewer"));
 }
 
 // The coefficients of models' parameters as spans, in visit order.
