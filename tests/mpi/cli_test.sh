@@ -93,5 +93,18 @@ on 3 train --data digits.csv --drop-column label --out c.safetensors $small --ch
   && fail "3 processes with 2 chunks trained"
 grep -q "3 processes but only 2 chunks" chunks2.log || fail "chunks < processes: $(cat chunks2.log)"
 
+# A table smaller than the default 4 chunks: at the defaults as many chunks as it has rows, on
+# 1 and 3 processes alike; asked for 4 chunks, refused with the count that works.
+head -4 digits.csv > three.csv
+for n in 1 3; do
+  on $n train --data three.csv --drop-column label --out t$n.safetensors $small 2> three$n.log \
+    || fail "a 3-row table on $n processes exited $?: $(tail -2 three$n.log)"
+done
+cmp -s t1.safetensors t3.safetensors || fail "a 3-row table: 1 and 3 processes differ"
+grep -q "each batch in 3 chunks" three3.log || fail "3-row table: $(grep chunks three3.log)"
+on 1 train --data three.csv --drop-column label --out t.safetensors $small --chunks 4 2> three4.log \
+  && fail "4 chunks of a 3-row batch trained"
+grep -q "give 3 chunks or fewer" three4.log || fail "4 chunks of 3 rows: $(cat three4.log)"
+
 [ $failures -eq 0 ] && echo "mpi cli test passed"
 exit $((failures > 0))
