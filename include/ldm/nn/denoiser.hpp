@@ -51,8 +51,8 @@ struct DenoiserWorkspace {
   Matrix<S> out;             // (B, latent): eps_hat
   Matrix<S> dh, dn, du, da;  // backward scratch
   Matrix<S> dz;              // (B, latent): the input gradient that backward returns
-  // The embedding of every timestep (num_steps, hidden), computed on first use: it depends on
-  // num_steps, the width and the kind only, so each step just copies rows.
+  // The embedding of every timestep (num_steps, hidden), computed on the first batch of 32 rows
+  // or more: it depends on num_steps, the width and the kind only, so each step copies rows.
   Matrix<S> emb_table;
   TimeEmbedding emb_table_kind = TimeEmbedding::normalized;
   Eigen::VectorXi all_steps;             // 0 .. num_steps - 1, to build the table
@@ -260,7 +260,7 @@ struct Denoiser : Visitable<Denoiser<S>> {
   }
 
   // ws.emb, ws.a_t = time_mlp_1(emb) and ws.temb = SiLU(a_t), each (B, hidden). The embedding
-  // rows come from the table (plus the label's row when conditional); when every row has the
+  // rows come from embed_steps (plus the label's row when conditional); when every row has the
   // same t (a sampling step) time_mlp_1 runs on one row (or one per label) and the rows are
   // copies.
   void time_path(const Eigen::VectorXi& t, DenoiserWorkspace<S>& ws) const {
