@@ -36,7 +36,8 @@ for seed in ${SEEDS:-0 1 2 3 4}; do
         --seed "$seed" --out "$out.csv" 2> /dev/null
       "$ldm" --threads "$threads" eval --real "$work/held.csv" --synth "$out.csv" --train "$work/train.csv" \
         --drop-column label --json > "$out.eval.json"
-      "$py" "$here/score.py" "$work/held.csv" "$out.csv" > "$out.score.json"
+      "$py" "$here/score.py" "$work/held.csv" "$out.csv" > "$out.score.tmp"
+      mv "$out.score.tmp" "$out.score.json"  # last: a run stopped midway scores this set again
     fi
   done
 done

@@ -29,8 +29,8 @@ for d in seed_dirs:
         seconds = float("nan")
     for name, _ in samplers:
         base = os.path.join(d, name)
-        if not os.path.exists(base + ".score.json"):
-            continue
+        if not os.path.exists(base + ".score.json") or os.path.getsize(base + ".score.json") == 0:
+            continue  # not scored yet
         values = {**load(base + ".eval.json"), **load(base + ".score.json")}
         rows[name].append((seed, [values.get(key, float("nan")) for _, key, _ in columns], seconds))
 
