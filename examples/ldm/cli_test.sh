@@ -113,6 +113,16 @@ done
 grep -q "count.*categorical" mixed_k.log || fail "--categorical count was not taken: $(sed -n 2,4p mixed_k.log)"
 "$ldm" train --data mixed.csv --drop-column id --out tiny.safetensors --vae-steps 20 --denoiser-steps 50 \
   2> /dev/null || fail "a budget of 50 denoiser steps was refused"
+# --options: FitOptions as JSON, keys left out keep their defaults, the flags given win over the file.
+printf '{"model": {"latent_size": 3, "time_embedding": "raw"}, "denoiser": {"min_snr_gamma": 5}}' > fit.json
+"$ldm" train --data data.csv --drop-column label --out opt.safetensors --options fit.json $small 2> opt.log \
+  || fail "train --options exited $?: $(tail -2 opt.log)"
+header=$(head -c 4000 opt.safetensors | tr -d '\\')
+grep -q '"time_embedding":"raw"' <<< "$header" || fail "--options: time_embedding not raw: ${header:0:300}"
+grep -q '"latent_size":"2"\|"latent_size":2' <<< "$header" || fail "--latent-size 2 did not win over the file"
+printf '{"denoiser": {"min_snr": 5}}' > typo.json
+printf '{"denoiser": ' > broken.json
+printf '{"denoiser": {"prediction": "v"}}' > v.json
 
 expect_error() {  # expect_error PATTERN command...
   local pattern=$1; shift
@@ -149,6 +159,9 @@ expect_error "unconditional" "$ldm" sample --model model.safetensors -n 5 --labe
 expect_error "unconditional" "$ldm" sample --model model.safetensors --per-class 5 --out x.csv
 expect_error "label-column nope: data.csv has no such column" "$ldm" train --data data.csv --label-column nope --out m.safetensors
 expect_error "excludes" "$ldm" sample --model cond.safetensors -n 5 --per-class 3 --out x.csv
+expect_error "options typo.json: unknown key 'denoiser.min_snr' (known here: .*min_snr_gamma" "$ldm" train --data data.csv --out m.safetensors --options typo.json
+expect_error "options v.json: denoiser.prediction must be epsilon" "$ldm" train --data data.csv --out m.safetensors --options v.json
+expect_error "options broken.json: .*parse" "$ldm" train --data data.csv --out m.safetensors --options broken.json
 [ ! -e m.safetensors ] || fail "a failed train left m.safetensors behind"
 
 # SIGINT mid-training: the step finishes, the state is saved, the exit status is 130, and a

@@ -38,6 +38,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -245,8 +246,10 @@ struct TrainArgs {
   TableArgs table;
   std::uint64_t seed = 0;
   ldm::FitOptions fit;
-  int batch_size = 0;  // 0: each phase's default
-  double lr = 0;       // 0: each phase's default
+  std::string options_file;           // --options: FitOptions as JSON; the flags given win over it
+  const CLI::App* command = nullptr;  // to tell the flags given from the defaults
+  int batch_size = 0;                 // 0: each phase's default
+  double lr = 0;                      // 0: each phase's default
   int chunks = default_chunks;
   const CLI::Option* chunks_option = nullptr;  // to tell the default from a --chunks given
   CheckpointOptions checkpoint;
@@ -261,6 +264,11 @@ CLI::App* add_train(CLI::App& app, TrainArgs& a) {
   train->add_option("--schema-out", a.schema_out, "also write the schema it inferred (JSON)");
   train->add_option("--out", a.out, "the model file to write (.safetensors)")->required();
   train->add_option("--seed", a.seed, "seed of every random choice")->capture_default_str();
+  train
+      ->add_option("--options", a.options_file,
+                   "training options as JSON, the keys of FitOptions (e.g. {\"denoiser\": {\"min_snr_gamma\": 5}}); "
+                   "keys left out keep their defaults, the flags given here win")
+      ->check(CLI::ExistingFile);
   train->add_option("--latent-size", a.fit.model.latent_size)->capture_default_str()->check(CLI::PositiveNumber);
   train->add_option("--hidden-size", a.fit.model.hidden_size, "even")
       ->capture_default_str()
@@ -292,7 +300,35 @@ CLI::App* add_train(CLI::App& app, TrainArgs& a) {
       ->check(CLI::NonNegativeNumber);
   train->add_option("--resume", a.checkpoint.resume, "continue a run from its training state file")
       ->check(CLI::ExistingFile);
+  a.command = train;
   return train;
+}
+
+// The options of a run: the defaults, the --options file over them, the flags given over that.
+ldm::FitOptions fit_options(const TrainArgs& a) {
+  if (a.options_file.empty()) return a.fit;
+  std::ifstream in(a.options_file);
+  if (!in) throw std::runtime_error("--options " + a.options_file + ": cannot read the file");
+  ldm::FitOptions fit;
+  try {
+    fit = ldm::options_from_json<ldm::FitOptions>(nlohmann::json::parse(in));
+  } catch (const std::exception& e) {
+    throw std::invalid_argument("--options " + a.options_file + ": " + e.what());
+  }
+  const auto given = [&](const char* flag) { return a.command && a.command->count(flag) > 0; };
+  if (given("--latent-size")) fit.model.latent_size = a.fit.model.latent_size;
+  if (given("--hidden-size")) fit.model.hidden_size = a.fit.model.hidden_size;
+  if (given("--num-layers")) fit.model.num_layers = a.fit.model.num_layers;
+  if (given("--num-steps")) fit.model.num_steps = a.fit.model.num_steps;
+  if (given("--vae-steps")) fit.vae.steps = a.fit.vae.steps;
+  if (given("--denoiser-steps")) fit.denoiser.steps = a.fit.denoiser.steps;
+  // The model file does not record the prediction target, so ldm sample would read a velocity
+  // as noise: refused rather than written as a model that samples garbage.
+  if (fit.denoiser.prediction != ldm::Prediction::epsilon)
+    throw std::invalid_argument(
+        "--options " + a.options_file +
+        ": denoiser.prediction must be epsilon (ldm sample cannot sample a v-prediction model)");
+  return fit;
 }
 
 // The training table, its schema printed; the class column, if named, taken out: it is the
@@ -343,6 +379,7 @@ TrainingTable read_training_table(const TrainArgs& a) {
 // of numeric columns without missing cells trains the seed's model on its cells (the files are
 // as they always were); any other table the mixed VAE (ldm::TableDiffusion).
 int run_train(TrainArgs a) {
+  a.fit = fit_options(a);
   if (a.batch_size > 0) a.fit.vae.batch_size = a.fit.denoiser.batch_size = a.batch_size;
   if (a.lr > 0) a.fit.vae.lr = a.fit.denoiser.lr = a.lr;
   if (a.checkpoint.path.empty()) a.checkpoint.path = a.out + ".checkpoint.safetensors";

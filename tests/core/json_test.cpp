@@ -69,3 +69,44 @@ TEST_CASE("what_changed names the first changed leaf with both values") {
   CHECK(ldm::detail::what_changed(before, now) == "model.latent_size was 16, now not set");
   CHECK(ldm::detail::what_changed(nlohmann::json(1), nlohmann::json(2)) == "the value was 1, now 2");
 }
+
+namespace {
+
+// Options nested as the pipeline's are: a member whose default differs from its type's default.
+struct NestedOptions {
+  ldm::ScheduleOptions schedule{.num_steps = 50};
+  ldm::SamplerOptions sampler{};
+  int rows = 3;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NestedOptions, schedule, sampler, rows)
+
+}  // namespace
+
+TEST_CASE("options_from_json replaces the keys it is given and keeps the base's nested defaults") {
+  const auto o = ldm::options_from_json<NestedOptions>(
+      {{"schedule", {{"beta_schedule", "cosine"}}}, {"sampler", {{"eta", 0.5}}}, {"rows", 7}});
+  CHECK(o.schedule.beta_schedule == ldm::BetaSchedule::cosine);
+  CHECK(o.schedule.num_steps == 50);  // NestedOptions' default, not ScheduleOptions' 1000
+  CHECK(o.sampler.eta == 0.5);
+  CHECK(o.rows == 7);
+  CHECK(ldm::options_from_json<NestedOptions>(nlohmann::json::object()).schedule.num_steps == 50);
+  NestedOptions base;
+  base.rows = 9;
+  CHECK(ldm::options_from_json<NestedOptions>({{"sampler", {{"num_steps", 20}}}}, base).rows == 9);
+  CHECK(ldm::options_from_json<NestedOptions>({{"rows", 4.0}}).rows == 4);  // a number is a number
+}
+
+TEST_CASE("options_from_json refuses an unknown key, a value of the wrong kind and a bad name, naming the key") {
+  CHECK_THROWS_WITH(ldm::options_from_json<NestedOptions>({{"schedule", {{"num_stepz", 5}}}}),
+                    Catch::Matchers::StartsWith("unknown key 'schedule.num_stepz' (known here: ") &&
+                        Catch::Matchers::Contains("num_steps"));
+  CHECK_THROWS_WITH(ldm::options_from_json<NestedOptions>({{"extra", 1}}),
+                    Catch::Matchers::StartsWith("unknown key 'extra'"));
+  CHECK_THROWS_WITH(ldm::options_from_json<NestedOptions>({{"rows", "7"}}), Equals("rows must be like 3, got \"7\""));
+  CHECK_THROWS_WITH(ldm::options_from_json<NestedOptions>({{"sampler", 1}}),
+                    Catch::Matchers::StartsWith("sampler must be like {"));
+  CHECK_THROWS_WITH(ldm::options_from_json<NestedOptions>({{"sampler", {{"kind", "euler"}}}}),
+                    Equals("sampler.kind: must be ddpm, ddim or dpm++2m, got 'euler'"));
+  CHECK_THROWS_WITH(ldm::options_from_json<NestedOptions>(nlohmann::json::array()),
+                    Equals("options must be a JSON object, got []"));
+}

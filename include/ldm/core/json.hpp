@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <concepts>
 #include <stdexcept>
@@ -91,5 +92,55 @@ inline std::string what_changed(const nlohmann::json& before, const nlohmann::js
   return (path.empty() ? std::string("the value") : path) + " was " + before.dump() + ", now " + now.dump();
 }
 
+// Walks the leaves of `patch` (nested objects) for options_from_json: each key must be one of
+// `reference`'s, and each value must read as T when put alone over `reference`, so that an
+// error names its key. `pointer` is the JSON pointer of `patch` in the whole.
+template <class T>
+void check_patch(const nlohmann::json& whole, const nlohmann::json& reference, const nlohmann::json& patch,
+                 const std::string& pointer) {
+  for (const auto& [key, value] : patch.items()) {
+    const std::string at = pointer + "/" + key;
+    std::string name = at.substr(1);
+    std::replace(name.begin(), name.end(), '/', '.');  // "denoiser.ema_decay", as what_changed
+    if (!reference.contains(key)) {
+      std::string known;
+      for (const auto& item : reference.items()) known += (known.empty() ? "" : ", ") + item.key();
+      throw std::invalid_argument(concat("unknown key '", name, "' (known here: ", known, ")"));
+    }
+    const nlohmann::json& expected = reference.at(key);
+    if (expected.is_object() && value.is_object()) {
+      check_patch<T>(whole, expected, value, at);
+      continue;
+    }
+    const bool same_kind = expected.is_number() ? value.is_number() : expected.type() == value.type();
+    if (!same_kind)
+      throw std::invalid_argument(concat(name, " must be like ", expected.dump(), ", got ", value.dump()));
+    nlohmann::json one = whole;
+    one[nlohmann::json::json_pointer(at)] = value;
+    try {
+      (void)one.get<T>();
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(concat(name, ": ", e.what()));
+    }
+  }
+}
+
 }  // namespace detail
+
+// Options read from JSON over `base`: the keys `patch` has replace base's (nested objects key by
+// key, RFC 7386 merge patch), the rest keep base's values. Unlike the lenient mapping that
+// checkpoints use (a missing key keeps the default of the field's own type), the nested defaults
+// are base's, and a key that T does not have or a value of the wrong kind is an error naming the
+// key (a typo must not silently train with the default).
+template <class T>
+T options_from_json(const nlohmann::json& patch, const T& base = T{}) {
+  if (!patch.is_object())
+    throw std::invalid_argument(detail::concat("options must be a JSON object, got ", patch.dump()));
+  const nlohmann::json reference = base;
+  detail::check_patch<T>(reference, reference, patch, "");
+  nlohmann::json merged = reference;
+  merged.merge_patch(patch);
+  return merged.get<T>();
+}
+
 }  // namespace ldm
