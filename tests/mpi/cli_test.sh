@@ -49,11 +49,12 @@ cmp -s ps1.csv ps3.csv || fail "the per-class samples of 3 processes differ from
 
 # Stopped (SIGTERM to mpiexec, which passes it on; SIGINT too, but a script's background job ignores
 # SIGINT) on 2 processes, resumed on 3: the same model as one run.
-long="--latent-size 8 --hidden-size 32 --num-layers 1 --num-steps 50 --vae-steps 20000 --denoiser-steps 20 --threads 1"
+# Enough VAE steps (~5 s on an idle machine) that the signal, sent once the first progress line
+# is out, lands in the VAE phase.
+long="--latent-size 8 --hidden-size 32 --num-layers 1 --num-steps 50 --vae-steps 100000 --denoiser-steps 20 --threads 1"
 on_background 2 train --data digits.csv --drop-column label --out r.safetensors $long 2> stop.log
 job=$!
-for _ in $(seq 100); do grep -q "vae step" stop.log && break; sleep 0.1; done
-sleep 1
+for _ in $(seq 300); do grep -q "vae step" stop.log && break; sleep 0.1; done
 kill -TERM $job
 wait $job
 status=$?
