@@ -251,7 +251,6 @@ struct TrainArgs {
   int batch_size = 0;                 // 0: each phase's default
   double lr = 0;                      // 0: each phase's default
   int chunks = default_chunks;
-  const CLI::Option* chunks_option = nullptr;  // to tell the default from a --chunks given
   CheckpointOptions checkpoint;
 };
 
@@ -286,13 +285,12 @@ CLI::App* add_train(CLI::App& app, TrainArgs& a) {
   train->add_option("--batch-size", a.batch_size, "batch size of both phases (default 128 VAE, 256 denoiser)")
       ->check(CLI::PositiveNumber);
   train->add_option("--lr", a.lr, "learning rate of both phases (default 1e-3)")->check(CLI::PositiveNumber);
-  a.chunks_option =
-      train
-          ->add_option("--chunks", a.chunks,
-                       "cut each batch into N chunks summed exactly: the same model for any number of processes up "
-                       "to N (mpirun), one included; 0: the batch in one piece (one process only)")
-          ->capture_default_str()
-          ->check(CLI::NonNegativeNumber);
+  train
+      ->add_option("--chunks", a.chunks,
+                   "cut each batch into N chunks summed exactly: the same model for any number of processes up "
+                   "to N (mpirun), one included; 0: the batch in one piece (one process only)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   train->add_option("--checkpoint", a.checkpoint.path, "training state file (default: OUT.checkpoint.safetensors)");
   train
       ->add_option("--checkpoint-every", a.checkpoint.every,
@@ -405,7 +403,7 @@ int run_train(TrainArgs a) {
   // batch has rows (a --chunks the batch cannot take is refused by name instead).
   const auto smallest_batch =
       std::min<Eigen::Index>({features.rows(), a.fit.vae.batch_size, a.fit.denoiser.batch_size});
-  if (a.chunks_option->count() == 0 && a.chunks > smallest_batch) a.chunks = static_cast<int>(smallest_batch);
+  if (a.command->count("--chunks") == 0 && a.chunks > smallest_batch) a.chunks = static_cast<int>(smallest_batch);
   if (a.chunks > 0 || processes.size > 1) {
     run.set_data_parallel({.communicator = processes.comm, .chunks = a.chunks});
     std::fprintf(stderr, "ldm: data parallel on %d process%s, each batch in %d chunks summed exactly\n", processes.size,
