@@ -64,6 +64,26 @@ TEST_CASE("read_table(write_table(t)) gives back t when its values are on the co
   CHECK(same_table(ldm::read_table(path, t.schema, {.delimiter = ';'}), t));
 }
 
+TEST_CASE("write_table quotes a name or cell that begins with a byte-order mark, which a reader drops") {
+  // Found by the table fuzzer: a header "\xEF\xBB\xBF\xEF\xBB\xBFa" reads as "\xEF\xBB\xBFa", which written
+  // bare would read back as "a".
+  ldm_test::TempDir dir("table_writer_bom");
+  const std::string path = dir.file("t.csv");
+  const ldm::TableRead read = ldm::parse_table(
+      "\xEF\xBB\xBF\xEF\xBB\xBF"
+      "a,b\n\xEF\xBB\xBFx,1\n",
+      "t.csv");
+  REQUIRE(read.table.schema.columns[0].name ==
+          "\xEF\xBB\xBF"
+          "a");
+  ldm::write_table(path, read.table);
+  CHECK(ldm_test::read_bytes(path) ==
+        "\"\xEF\xBB\xBF"
+        "a\",b\n\"\xEF\xBB\xBF"
+        "x\",1\n");
+  CHECK(same_table(ldm::read_table(path, read.table.schema), read.table));
+}
+
 TEST_CASE("write_table rounds to the column's decimals and drops trailing zeros, integers are whole") {
   ldm::Schema s;
   s.columns.push_back({"x", ldm::ColumnType::numeric, {}, false, "", -1, 1, 2});

@@ -345,3 +345,44 @@ TEST_CASE("Adam and EMA give the same bits for 1, 2 and 3 threads", "[optim][ada
         one.first, more.first, one.second, more.second);
   }
 }
+
+TEST_CASE("Adam step_and_zero_grad with an Ema: the same bits as the step, then ema.update", "[optim][adam][ema]") {
+  const ldm::Encoder<float> start(300, 8, 512, ldm::make_key(5));
+  auto grads = ldm::zeros_like(start);
+  for (int threads : {1, 2, 3}) {
+    ldm::set_num_threads(threads);
+    ldm::Encoder<float> a = start, b = start;
+    ldm::Adam<ldm::Encoder<float>> adam_a({.weight_decay = 0.01}, a), adam_b({.weight_decay = 0.01}, b);
+    ldm::Ema<ldm::Encoder<float>> ema_a({.max_decay = 0.99}, a), ema_b({.max_decay = 0.99}, b);
+    for (int t = 1; t <= 4; ++t) {  // the decays 0, 2/11, 3/12, 4/13: the average leaves the weights
+      fill(grads, [&](long k) { return toy_grad(t, k); });
+      auto used = grads;
+      adam_a.step(a, grads, 1e-3);
+      ema_a.update(a);
+      const ldm_test::NoMalloc no_malloc;
+      REQUIRE_NOTHROW(adam_b.step_and_zero_grad(b, used, 1e-3, ema_b));
+      REQUIRE(used.enc_mu.weight.cwiseAbs().maxCoeff() == 0.0f);
+    }
+    REQUIRE(ema_b.step() == 4);
+    REQUIRE(ema_b.current_decay() == ema_a.current_decay());
+    REQUIRE(ema_b.average().enc_dense_0.weight != b.enc_dense_0.weight);
+    ldm::visit_together(
+        [&](const std::string& name, const auto& pa, const auto& pb, const auto& sa, const auto& sb) {
+          INFO(name << ", threads " << threads);
+          REQUIRE(pa == pb);
+          REQUIRE(sa == sb);
+        },
+        std::as_const(a), std::as_const(b), ema_a.average(), ema_b.average());
+    // An average of another shape throws before anything changes: the parameters, the
+    // gradients, Adam's and the average's counters.
+    ldm::Ema<ldm::Encoder<float>> other({}, ldm::Encoder<float>(300, 8, 32, ldm::make_key(4)));
+    const ldm::Encoder<float> before = b;
+    grads.enc_mu.weight.setConstant(2.0f);
+    REQUIRE_THROWS_WITH(adam_b.step_and_zero_grad(b, grads, 1e-3, other), Contains("average"));
+    REQUIRE(b.enc_dense_0.weight == before.enc_dense_0.weight);
+    REQUIRE(grads.enc_mu.weight.minCoeff() == 2.0f);
+    REQUIRE(adam_b.state().step == 4);
+    REQUIRE(other.step() == 0);
+  }
+  ldm::set_num_threads(0);
+}

@@ -5,6 +5,7 @@
 #include <ldm/core/checks.hpp>
 #include <ldm/core/json.hpp>
 #include <ldm/train/detail/parallel_visit.hpp>
+#include <ldm/train/ema.hpp>
 
 #include <Eigen/Core>
 
@@ -70,6 +71,13 @@ class Adam {
   // throws.
   void step_and_zero_grad(Model& params, Model& grads, double lr) { update<true>(params, grads, lr); }
 
+  // step_and_zero_grad(params, grads, lr) and then ema.update(params), in the same pass: each
+  // slice of the average is blended while the new parameters are in cache, the same bits as the
+  // two calls one after the other. Throws before changing anything on a shape that differs.
+  void step_and_zero_grad(Model& params, Model& grads, double lr, Ema<Model>& ema) {
+    update<true>(params, grads, lr, &ema);
+  }
+
   const AdamOptions& options() const { return options_; }
   AdamState<Model>& state() { return state_; }
   const AdamState<Model>& state() const { return state_; }
@@ -89,8 +97,9 @@ class Adam {
   }
 
  private:
-  template <bool ZeroGrad, class Grads>
-  void update(Model& params, Grads& grads, double lr) {
+  // With an Ema (zero or one), its average is blended with each slice just updated.
+  template <bool ZeroGrad, class Grads, class... Average>
+  void update(Model& params, Grads& grads, double lr, Average*... ema) {
     const char* where = "Adam::step";
     detail::require_at_least(where, "lr", lr, 0.0);
     if (state_.step < 0)
@@ -102,6 +111,8 @@ class Adam {
           detail::require_same_param_shape(where, "second moment", name, v, "the parameter", p);
         },
         std::as_const(params), grads, std::as_const(state_.m), std::as_const(state_.v));
+    double ema_weight = 0;
+    ((ema_weight = ema->start_update(params)), ...);  // its checks, before anything changes
 
     state_.step += 1;
     const double t = static_cast<double>(state_.step);
@@ -114,7 +125,8 @@ class Adam {
     // One pass over memory: each slice of p, g, m, v is updated while it is in cache, in one
     // parallel region for the whole model.
     detail::parallel_visit(
-        [&](Eigen::Index part, Eigen::Index parts, const std::string&, auto& p_, auto& g_, auto& m_, auto& v_) {
+        [&](Eigen::Index part, Eigen::Index parts, const std::string&, auto& p_, auto& g_, auto& m_, auto& v_,
+            auto&... average_) {
           using S = detail::scalar_of<decltype(p_)>;
           const S b1 = static_cast<S>(options_.beta1);
           const S b2 = static_cast<S>(options_.beta2);
@@ -132,9 +144,10 @@ class Adam {
             v = b2 * v + one_minus_b2 * g.square();
             p -= static_cast<S>(step_size) * m / (v.sqrt() * inv_sqrt_bc2 + eps);
             if constexpr (ZeroGrad) g.setZero();  // the slice is still in L1
+            (Ema<Model>::blend(detail::flat_slice(average_, first, count), p, ema_weight), ...);
           });
         },
-        params, grads, state_.m, state_.v);
+        params, grads, state_.m, state_.v, ema->average_to_update()...);
   }
 
   AdamOptions options_;

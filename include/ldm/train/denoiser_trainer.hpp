@@ -168,9 +168,11 @@ class DenoiserTrainer {
     detail::require_finite_loss("denoiser", s, loss);
     if (options_.clip_grad_norm > 0) clip_grad_norm(options_.clip_grad_norm, grad_);
     last_lr_ = lr_.at(s);
-    adam_.step_and_zero_grad(denoiser_, grad_, last_lr_);  // ready for the next step
+    if (ema_)  // the average in Adam's pass over memory
+      adam_.step_and_zero_grad(denoiser_, grad_, last_lr_, *ema_);
+    else
+      adam_.step_and_zero_grad(denoiser_, grad_, last_lr_);  // ready for the next step
     grads_zero_ = true;
-    if (ema_) ema_->update(denoiser_);
     ++step_;
     return loss;
   }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace ldm {
@@ -53,6 +54,21 @@ class Ema {
   // Call after every optimizer step. Allocates nothing; throws, leaving the average untouched,
   // when a parameter's shape differs from the average's.
   void update(const Model& params) {
+    const double weight = start_update(params);
+    detail::parallel_visit(
+        [&](Eigen::Index part, Eigen::Index parts, const std::string&, auto& s_, const auto& p_) {
+          detail::for_each_slice_of_part(s_.size(), part, parts, [&](Eigen::Index first, Eigen::Index count) {
+            blend(detail::flat_slice(s_, first, count), detail::flat_slice(p_, first, count), weight);
+          });
+        },
+        shadow_, params);
+  }
+
+  // update() in two halves, for an optimizer that averages in its own pass over the parameters
+  // (Adam::step_and_zero_grad with an Ema): start_update checks the shapes and counts the update,
+  // throwing before anything changes, and returns the weight 1 - decay; the caller then calls
+  // blend(average slice, parameter slice, weight) on every slice of average_to_update().
+  double start_update(const Model& params) {
     visit_together(
         [](const std::string& name, const auto& s, const auto& p) {
           detail::require_same_param_shape("Ema::update", "parameter", name, p, "its average", s);
@@ -60,16 +76,16 @@ class Ema {
         std::as_const(shadow_), params);
     step_ += 1;
     decay_ = decay_at(step_);
-    const double one_minus_decay = 1.0 - decay_;
-    detail::parallel_visit(
-        [&](Eigen::Index part, Eigen::Index parts, const std::string&, auto& s_, const auto& p_) {
-          using S = detail::scalar_of<decltype(s_)>;
-          detail::for_each_slice_of_part(s_.size(), part, parts, [&](Eigen::Index first, Eigen::Index count) {
-            auto s = detail::flat_slice(s_, first, count);
-            s -= static_cast<S>(one_minus_decay) * (s - detail::flat_slice(p_, first, count));
-          });
-        },
-        shadow_, params);
+    return 1.0 - decay_;
+  }
+  Model& average_to_update() { return shadow_; }
+
+  // shadow -= (1 - decay) * (shadow - param), the one expression both paths use (so they give
+  // the same bits).
+  template <class Average, class Params>
+  static void blend(Average&& s, const Params& p, double weight) {
+    using S = typename std::remove_cvref_t<Average>::Scalar;
+    s -= static_cast<S>(weight) * (s - p);
   }
 
   // The averaged parameters: a model to sample or save with.

@@ -149,8 +149,9 @@ std::string exact_number_text(S value) {
 // when it holds the delimiter, a quote or a line break, or begins or ends with a blank, which
 // an unquoted cell loses.
 inline std::string csv_quoted(const std::string& name, char delimiter) {
+  // A leading byte-order mark is quoted too: a reader drops one at the start of a file.
   const bool plain = name.find_first_of(std::string("\"\r\n") + delimiter) == std::string::npos &&
-                     trim_blanks(name).size() == name.size();
+                     trim_blanks(name).size() == name.size() && name.rfind("\xEF\xBB\xBF", 0) != 0;
   if (plain) return name;
   std::string out = "\"";
   for (const char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
