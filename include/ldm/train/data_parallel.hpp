@@ -8,9 +8,12 @@
 
 #include <ldm/core/communicator.hpp>
 #include <ldm/core/errors.hpp>
+#include <ldm/core/random.hpp>
 #include <ldm/core/threads.hpp>
 #include <ldm/train/detail/parallel_visit.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -155,6 +158,55 @@ class ExactSum {
   std::vector<double> scale_;
   std::vector<std::size_t> offset_;
   std::vector<std::int64_t> fixed_;
+};
+
+// One data-parallel step of a trainer: the loss and the summed gradients of a batch cut into
+// chunks. For each chunk c this process owns, chunk_loss(c, rows of c, fold_in(key, c)) computes
+// the chunk's loss fields into its own gradient buffers (zeroed by chunk_loss) and returns them;
+// the fields of all chunks are gathered, weighted by rows_c / B and added in chunk order (the
+// same sum on every process); when the total (field 0) is finite, the chunks' gradients
+// (chunk_grads[c - first chunk]) are summed exactly into out. Holds its buffers from call to call.
+template <class S, std::size_t Fields>
+class ChunkedGradient {
+ public:
+  using Loss = std::array<double, Fields>;
+
+  template <class ChunkLoss>
+  Loss operator()(const DataParallel& parallel, std::span<const std::uint32_t> batch, Key key, ChunkLoss&& chunk_loss,
+                  const std::vector<std::vector<std::span<S>>>& chunk_grads, const std::vector<std::span<S>>& out) {
+    const auto chunks = static_cast<Eigen::Index>(parallel.chunks);
+    // Plain variables, not a structured binding: clang 14 cannot capture those in a lambda.
+    const std::pair<Eigen::Index, Eigen::Index> mine = parallel.my_chunks();
+    const Eigen::Index first = mine.first, last = mine.second;
+    const auto n = static_cast<Eigen::Index>(batch.size());
+    losses_.assign(static_cast<std::size_t>(chunks) * Fields, 0.0);
+    weights_.clear();
+    for (Eigen::Index c = first; c < last; ++c) {
+      const auto [a, b] = detail::share(n, c, chunks);
+      const Loss l = chunk_loss(c, batch.subspan(static_cast<std::size_t>(a), static_cast<std::size_t>(b - a)),
+                                fold_in(key, static_cast<std::uint32_t>(c)));
+      std::copy(l.begin(), l.end(), losses_.begin() + static_cast<std::ptrdiff_t>(c * Fields));
+      weights_.push_back(static_cast<double>(b - a) / static_cast<double>(n));
+    }
+    gather_owned(parallel.comm(), std::span<double>(losses_), [&](std::size_t i) {
+      const auto c = static_cast<Eigen::Index>(i / Fields);
+      return c >= first && c < last;
+    });
+    Loss sum{};
+    for (Eigen::Index c = 0; c < chunks; ++c) {
+      const auto [a, b] = detail::share(n, c, chunks);
+      for (std::size_t f = 0; f < Fields; ++f)
+        sum[f] +=
+            losses_[static_cast<std::size_t>(c) * Fields + f] * static_cast<double>(b - a) / static_cast<double>(n);
+    }
+    // Every process has the same loss: all go on to the sum, or all stop at the trainer's check.
+    if (std::isfinite(sum[0])) exact_(parallel.comm(), parallel.chunks, chunk_grads, weights_, out);
+    return sum;
+  }
+
+ private:
+  ExactSum<S> exact_;
+  std::vector<double> losses_, weights_;
 };
 
 }  // namespace ldm

@@ -263,36 +263,17 @@ class DenoiserTrainer {
   // As VaeTrainer's: this process's chunks (chunk c from fold_in(k, c)), the gradients summed
   // exactly over all processes into grad_, the chunk losses weighted and summed in order.
   double chunked_loss_and_gradient(std::span<const std::uint32_t> batch, Key k) {
-    const auto chunks = static_cast<Eigen::Index>(parallel_.chunks);
-    // Plain variables, not a structured binding: clang 14 cannot capture those in a lambda.
-    const std::pair<Eigen::Index, Eigen::Index> mine = parallel_.my_chunks();
-    const Eigen::Index first = mine.first, last = mine.second;
-    const auto n = static_cast<Eigen::Index>(batch.size());
-    chunk_losses_.assign(static_cast<std::size_t>(chunks), 0.0);
-    weights_.clear();
-    std::vector<std::vector<std::span<S>>> chunk_tensors;
-    for (Eigen::Index c = first; c < last; ++c) {
-      const auto [a, b] = detail::share(n, c, chunks);
-      Denoiser<S>& g = grad_chunks_[static_cast<std::size_t>(c - first)];
-      zero_gradients(g);
-      chunk_losses_[static_cast<std::size_t>(c)] =
-          loss_and_gradient(batch.subspan(static_cast<std::size_t>(a), static_cast<std::size_t>(b - a)),
-                            fold_in(k, static_cast<std::uint32_t>(c)), g);
-      weights_.push_back(static_cast<double>(b - a) / static_cast<double>(n));
-      chunk_tensors.push_back(detail::tensors_of<S>(g));
-    }
-    gather_owned(parallel_.comm(), std::span<double>(chunk_losses_), [&](std::size_t c) {
-      return static_cast<Eigen::Index>(c) >= first && static_cast<Eigen::Index>(c) < last;
-    });
-    double loss = 0;
-    for (Eigen::Index c = 0; c < chunks; ++c) {
-      const auto [a, b] = detail::share(n, c, chunks);
-      loss += chunk_losses_[static_cast<std::size_t>(c)] * static_cast<double>(b - a) / static_cast<double>(n);
-    }
-    // Every process has the same loss: all go on to the sum, or all stop at step()'s check.
-    if (std::isfinite(loss))
-      exact_(parallel_.comm(), parallel_.chunks, chunk_tensors, weights_, detail::tensors_of<S>(grad_));
-    return loss;
+    const auto first = parallel_.my_chunks().first;
+    std::vector<std::vector<std::span<S>>> chunk_grads;
+    for (Denoiser<S>& g : grad_chunks_) chunk_grads.push_back(detail::tensors_of<S>(g));
+    return chunked_(
+        parallel_, batch, k,
+        [&](Eigen::Index c, std::span<const std::uint32_t> rows, Key chunk_key) {
+          Denoiser<S>& g = grad_chunks_[static_cast<std::size_t>(c - first)];
+          zero_gradients(g);
+          return std::array<double, 1>{loss_and_gradient(rows, chunk_key, g)};
+        },
+        chunk_grads, detail::tensors_of<S>(grad_))[0];
   }
 
   Denoiser<S>& denoiser_;
@@ -311,8 +292,7 @@ class DenoiserTrainer {
   Eigen::VectorXi t_, labels_;
   DataParallel parallel_;
   std::vector<Denoiser<S>> grad_chunks_;  // the gradients of this process's chunks
-  ExactSum<S> exact_;
-  std::vector<double> chunk_losses_, weights_;
+  ChunkedGradient<S, 1> chunked_;
   long long step_ = 0;
   bool grads_zero_ = true;  // the gradient buffers hold zeros (Adam zeroes them as it uses them)
   double last_lr_ = 0;

@@ -188,39 +188,21 @@ class VaeTrainer {
   // all processes into encoder_grad_ and decoder_grad_, the losses gathered and summed in chunk
   // order, each chunk weighted by its share of the batch's rows.
   VaeLoss chunked_loss_and_gradient(std::span<const std::uint32_t> batch, Key key, double kl_weight) {
-    const auto chunks = static_cast<Eigen::Index>(parallel_.chunks);
-    // Plain variables, not a structured binding: clang 14 cannot capture those in a lambda.
-    const std::pair<Eigen::Index, Eigen::Index> mine = parallel_.my_chunks();
-    const Eigen::Index first = mine.first, last = mine.second;
-    const auto n = static_cast<Eigen::Index>(batch.size());
-    constexpr std::size_t fields = 6;
-    chunk_losses_.assign(static_cast<std::size_t>(chunks) * fields, 0.0);
-    weights_.clear();
-    std::vector<std::vector<std::span<S>>> chunk_tensors;
-    for (Eigen::Index c = first; c < last; ++c) {
-      const auto [a, b] = detail::share(n, c, chunks);
-      Encoder<S>& eg = encoder_chunks_[static_cast<std::size_t>(c - first)];
-      Decoder<S>& dg = decoder_chunks_[static_cast<std::size_t>(c - first)];
-      zero_gradients(eg, dg);
-      const VaeLoss l = loss_and_gradient(batch.subspan(static_cast<std::size_t>(a), static_cast<std::size_t>(b - a)),
-                                          fold_in(key, static_cast<std::uint32_t>(c)), kl_weight, eg, dg);
-      const double parts[fields] = {l.total,         l.reconstruction,    l.kl,
-                                    l.parts.numeric, l.parts.categorical, l.parts.missing};
-      std::copy(parts, parts + fields, chunk_losses_.begin() + static_cast<std::ptrdiff_t>(c * fields));
-      weights_.push_back(static_cast<double>(b - a) / static_cast<double>(n));
-      chunk_tensors.push_back(detail::tensors_of<S>(eg, dg));
-    }
-    gather_owned(parallel_.comm(), std::span<double>(chunk_losses_), [&](std::size_t i) {
-      const auto c = static_cast<Eigen::Index>(i / fields);
-      return c >= first && c < last;
-    });
-    double sum[fields] = {};
-    for (Eigen::Index c = 0; c < chunks; ++c) {
-      const auto [a, b] = detail::share(n, c, chunks);
-      for (std::size_t f = 0; f < fields; ++f)
-        sum[f] += chunk_losses_[static_cast<std::size_t>(c) * fields + f] * static_cast<double>(b - a) /
-                  static_cast<double>(n);
-    }
+    const auto first = parallel_.my_chunks().first;
+    std::vector<std::vector<std::span<S>>> chunk_grads;
+    for (std::size_t i = 0; i < encoder_chunks_.size(); ++i)
+      chunk_grads.push_back(detail::tensors_of<S>(encoder_chunks_[i], decoder_chunks_[i]));
+    const auto sum = chunked_(
+        parallel_, batch, key,
+        [&](Eigen::Index c, std::span<const std::uint32_t> rows, Key chunk_key) {
+          Encoder<S>& eg = encoder_chunks_[static_cast<std::size_t>(c - first)];
+          Decoder<S>& dg = decoder_chunks_[static_cast<std::size_t>(c - first)];
+          zero_gradients(eg, dg);
+          const VaeLoss l = loss_and_gradient(rows, chunk_key, kl_weight, eg, dg);
+          return std::array<double, 6>{l.total,         l.reconstruction,    l.kl,
+                                       l.parts.numeric, l.parts.categorical, l.parts.missing};
+        },
+        chunk_grads, detail::tensors_of<S>(encoder_grad_, decoder_grad_));
     VaeLoss loss;
     loss.total = sum[0];
     loss.reconstruction = loss.parts.total = sum[1];
@@ -228,10 +210,6 @@ class VaeTrainer {
     loss.parts.numeric = sum[3];
     loss.parts.categorical = sum[4];
     loss.parts.missing = sum[5];
-    // Every process has the same loss: all go on to the sum, or all stop at step()'s check.
-    if (std::isfinite(loss.total))
-      exact_(parallel_.comm(), parallel_.chunks, chunk_tensors, weights_,
-             detail::tensors_of<S>(encoder_grad_, decoder_grad_));
     return loss;
   }
 
@@ -252,8 +230,7 @@ class VaeTrainer {
   DataParallel parallel_;
   std::vector<Encoder<S>> encoder_chunks_;  // the gradients of this process's chunks
   std::vector<Decoder<S>> decoder_chunks_;
-  ExactSum<S> exact_;
-  std::vector<double> chunk_losses_, weights_;
+  ChunkedGradient<S, 6> chunked_;
   long long step_ = 0;
   bool grads_zero_ = true;  // the gradient buffers hold zeros (Adam zeroes them as it uses them)
   double last_lr_ = 0;
