@@ -62,4 +62,9 @@ TEST_CASE("describe: one aligned line per column") {
   CHECK(ldm::describe(s) ==
         "  k  categorical  7 categories (1, 2, 3, 4, 5, 6, ...), has missing cells (empty)\n"
         "  x  numeric      -1.000..2.500, 3 decimals\n");
+  // A category that could be misread in the list is quoted.
+  ldm::Schema q;
+  q.columns.push_back(
+      {"item", ldm::ColumnType::categorical, {"Lamp, desk", "chair", " stool", "", "x (y)"}, false, ""});
+  CHECK(ldm::describe(q) == "  item  categorical  5 categories ('Lamp, desk', chair, ' stool', '', 'x (y)')\n");
 }

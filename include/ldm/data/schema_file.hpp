@@ -4,6 +4,7 @@
 
 #include <ldm/core/errors.hpp>
 #include <ldm/core/json.hpp>
+#include <ldm/data/detail/csv_syntax.hpp>
 #include <ldm/data/schema.hpp>
 #include <ldm/data/table.hpp>
 #include <ldm/io/atomic_file.hpp>
@@ -83,6 +84,14 @@ inline std::string number_text(double value, int decimals) {
   return std::string(buffer, r.ptr);
 }
 
+// A category as the schema lines show it: bare, or in quotes when it could be misread there (a
+// comma or parenthesis, an edge blank, a quote, a line break, empty), cut like an error message's.
+inline std::string shown_category(const std::string& name) {
+  const bool bare =
+      !name.empty() && name.find_first_of(",()'\"\r\n") == std::string::npos && trim_blanks(name).size() == name.size();
+  return bare ? name : quoted_text(name);
+}
+
 inline std::string describe_lines(const Schema& schema, const std::vector<long>& missing) {
   std::size_t width = 0;
   for (const Column& c : schema.columns) width = std::max(width, c.name.size());
@@ -94,7 +103,8 @@ inline std::string describe_lines(const Schema& schema, const std::vector<long>&
     line += type + std::string(13 - type.size(), ' ');
     if (c.is_categorical()) {
       line += concat(c.categories.size(), c.categories.size() == 1 ? " category (" : " categories (");
-      for (std::size_t k = 0; k < c.categories.size() && k < 6; ++k) line += (k ? ", " : "") + c.categories[k];
+      for (std::size_t k = 0; k < c.categories.size() && k < 6; ++k)
+        line += (k ? ", " : "") + shown_category(c.categories[k]);
       line += c.categories.size() > 6 ? ", ...)" : ")";
     } else {
       const int decimals = c.type == ColumnType::integer ? 0 : c.decimals;

@@ -20,6 +20,19 @@
 
 namespace ldm {
 
+namespace detail {
+
+// The checks of every pair measure: two tables with rows, the same columns, at least one bin.
+inline void require_pair_inputs(const char* where, const char* a_name, const Table& a, const char* b_name,
+                                const Table& b, int bins) {
+  require_table(where, a_name, a, 1);
+  require_table(where, b_name, b, 1);
+  require_same_columns(where, a_name, a, b_name, b);
+  if (bins < 1) throw std::invalid_argument(concat(where, ": bins must be at least 1, got ", bins));
+}
+
+}  // namespace detail
+
 struct PairTrend {
   std::string column_a, column_b;  // in schema order
   std::string metric;              // "correlation" (two numeric columns) or "contingency"
@@ -39,10 +52,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PairTrend, column_a, column_b, m
 //   missing cell is a state of its own in either kind of column.
 inline std::vector<PairTrend> pair_trends(const Table& real, const Table& synth, int bins = 10) {
   constexpr const char* where = "ldm::pair_trends";
-  detail::require_table(where, "real", real, 1);
-  detail::require_table(where, "synth", synth, 1);
-  detail::require_same_columns(where, "real", real, "synth", synth);
-  if (bins < 1) throw std::invalid_argument(detail::concat(where, ": bins must be at least 1, got ", bins));
+  detail::require_pair_inputs(where, "real", real, "synth", synth, bins);
   std::vector<detail::ColumnStates> states;
   for (Eigen::Index c = 0; c < real.cols(); ++c) states.push_back(detail::column_states(real, c, bins));
 

@@ -165,10 +165,7 @@ inline ColumnDistribution column_distribution_unchecked(const Table& real, const
 inline Matrix<double> association_matrix(const Table& t, const Table& reference,
                                          const std::vector<Eigen::Index>& columns, int bins = 10) {
   constexpr const char* where = "ldm::association_matrix";
-  detail::require_table(where, "t", t, 1);
-  detail::require_table(where, "reference", reference, 1);
-  detail::require_same_columns(where, "reference", reference, "t", t);
-  if (bins < 1) throw std::invalid_argument(detail::concat(where, ": bins must be at least 1, got ", bins));
+  detail::require_pair_inputs(where, "reference", reference, "t", t, bins);
   std::vector<detail::ColumnStates> states;
   for (Eigen::Index c : columns) {
     if (c < 0 || c >= t.cols())
