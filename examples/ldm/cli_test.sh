@@ -122,7 +122,14 @@ grep -q '"time_embedding":"raw"' <<< "$header" || fail "--options: time_embeddin
 grep -q '"latent_size":"2"\|"latent_size":2' <<< "$header" || fail "--latent-size 2 did not win over the file"
 printf '{"denoiser": {"min_snr": 5}}' > typo.json
 printf '{"denoiser": ' > broken.json
+# A v-prediction model records its target, and ldm sample samples it as one.
 printf '{"denoiser": {"prediction": "v"}}' > v.json
+"$ldm" train --data data.csv --drop-column label --out v.safetensors --options v.json $small 2> v.log \
+  || fail "train --options v.json exited $?: $(tail -2 v.log)"
+head -c 4000 v.safetensors | grep -q '"prediction":"v"' || fail "the v-prediction model does not record it"
+! head -c 4000 opt.safetensors | grep -q '"prediction"' || fail "an epsilon model records a prediction"
+"$ldm" sample --model v.safetensors -n 20 --out v.csv 2> v.log || fail "sampling the v model exited $?"
+[ "$(wc -l < v.csv)" -eq 21 ] || fail "v.csv has $(wc -l < v.csv) lines, expected 21"
 
 expect_error() {  # expect_error PATTERN command...
   local pattern=$1; shift
@@ -160,7 +167,6 @@ expect_error "unconditional" "$ldm" sample --model model.safetensors --per-class
 expect_error "label-column nope: data.csv has no such column" "$ldm" train --data data.csv --label-column nope --out m.safetensors
 expect_error "excludes" "$ldm" sample --model cond.safetensors -n 5 --per-class 3 --out x.csv
 expect_error "options typo.json: unknown key 'denoiser.min_snr' (known here: .*min_snr_gamma" "$ldm" train --data data.csv --out m.safetensors --options typo.json
-expect_error "options v.json: denoiser.prediction must be epsilon" "$ldm" train --data data.csv --out m.safetensors --options v.json
 expect_error "options broken.json: .*parse" "$ldm" train --data data.csv --out m.safetensors --options broken.json
 [ ! -e m.safetensors ] || fail "a failed train left m.safetensors behind"
 

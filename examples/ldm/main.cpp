@@ -320,12 +320,6 @@ ldm::FitOptions fit_options(const TrainArgs& a) {
   if (given("--num-steps")) fit.model.num_steps = a.fit.model.num_steps;
   if (given("--vae-steps")) fit.vae.steps = a.fit.vae.steps;
   if (given("--denoiser-steps")) fit.denoiser.steps = a.fit.denoiser.steps;
-  // The model file does not record the prediction target, so ldm sample would read a velocity
-  // as noise: refused rather than written as a model that samples garbage.
-  if (fit.denoiser.prediction != ldm::Prediction::epsilon)
-    throw std::invalid_argument(
-        "--options " + a.options_file +
-        ": denoiser.prediction must be epsilon (ldm sample cannot sample a v-prediction model)");
   return fit;
 }
 

@@ -87,6 +87,47 @@ TEST_CASE("LatentDiffusion: fit, sample, reconstruct on two clusters", "[slow]")
   REQUIRE(loaded.latent_bound == model.latent_bound);
 }
 
+TEST_CASE("LatentDiffusion: a v-prediction model records its target and samples as one", "[slow]") {
+  const ldm_test::TempDir dir("pipeline_v");
+  const Matrix<float> rows = cluster_rows(make_key(1), 400);
+  FitOptions o = small_fit();
+  o.denoiser.prediction = Prediction::v;
+  const auto model = LatentDiffusion<float>::fit(rows, o, make_key(2));
+  REQUIRE(model.prediction == Prediction::v);
+  // The sampler options' prediction is not the model's: the model's wins.
+  SampleOptions told_epsilon;
+  told_epsilon.sampler.prediction = Prediction::epsilon;
+  const Matrix<float> samples = model.sample(300, told_epsilon, make_key(3)).values;
+  REQUIRE(model.sample(300, {}, make_key(3)).values == samples);
+  const auto cluster_shares = [](const Matrix<float>& x) {
+    const Eigen::VectorXf means = x.leftCols(6).rowwise().mean();
+    return std::pair{(means.array() < 5).cast<double>().mean(), ((means.array() - 5).abs() > 2).cast<double>().mean()};
+  };
+  const auto [low, near_centre] = cluster_shares(samples);
+  INFO("low cluster " << low << ", near a centre " << near_centre);
+  REQUIRE(low > 0.3);
+  REQUIRE(low < 0.7);
+  REQUIRE(near_centre > 0.8);
+  // Read as noise, the same denoiser's output lands between the clusters or on the range's edges.
+  LatentDiffusion<float> misread = model;
+  misread.prediction = Prediction::epsilon;
+  REQUIRE(misread.sample(300, {}, make_key(3)).values != samples);
+
+  const std::string path = dir.file("v.safetensors");
+  model.save(path);
+  REQUIRE(read_safetensors(path).metadata.at("prediction") == "v");
+  const auto loaded = LatentDiffusion<float>::load(path);
+  REQUIRE(loaded.prediction == Prediction::v);
+  REQUIRE(loaded.sample(300, {}, make_key(3)).values == samples);
+  // An epsilon model's file has no such key (files as before); a bad value is a format error.
+  misread.save(path);
+  REQUIRE(read_safetensors(path).metadata.count("prediction") == 0);
+  REQUIRE(LatentDiffusion<float>::load(path).prediction == Prediction::epsilon);
+  misread.save(path, {}, {{"prediction", "x0"}});
+  REQUIRE_THROWS_WITH(LatentDiffusion<float>::load(path),
+                      Contains(path) && Contains("metadata 'prediction' must be epsilon or v, got 'x0'"));
+}
+
 TEST_CASE("LatentDiffusion: postprocess rounds integer columns and clips to the range") {
   LatentDiffusion<double> m;
   m.options.input_size = 2;

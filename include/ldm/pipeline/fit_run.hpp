@@ -99,6 +99,7 @@ class FitRun {
     std::tie(m.encoder, m.decoder, m.denoiser) = build<S>(o, split(key_, 3)[0]);
     m.columns = LatentDiffusion<S>::describe_columns(rows, std::move(column_names));
     m.class_names = std::move(class_names);
+    m.prediction = options_.denoiser.prediction;
     m.data_scaling.fit(rows);
     x_ = m.data_scaling.transform(rows);
   }

@@ -39,6 +39,9 @@ class LatentDiffusion {
   // A conditional model's classes (class_names_of the training labels); class id i is
   // class_names[i]. Empty for an unconditional model.
   std::vector<std::string> class_names;
+  // What the denoiser predicts (fit_options.denoiser.prediction; saved when not epsilon): the
+  // samplers read it from here, whatever sample_options.sampler.prediction says.
+  Prediction prediction = Prediction::epsilon;
 
   // Trains on rows (one sample per row). column_names, if given, must match the width.
   // progress may stop training early; the model then holds the weights reached so far.
@@ -136,6 +139,7 @@ class LatentDiffusion {
                            const StepCallback<S>& on_step) const {
     require_sample_size("LatentDiffusion::sample_latents", n, options.latent_size, sample_options);
     SamplerOptions sampler = sample_options.sampler;
+    sampler.prediction = prediction;
     if (sample_options.clip_to_latent_range && sampler.clip_x0 == 0)
       sampler.clip_x0 = static_cast<double>(latent_bound);
     const Key base = split(key)[0];
@@ -218,6 +222,8 @@ class LatentDiffusion {
     metadata["column_names"] = nlohmann::json(columns.names).dump();
     metadata["latent_bound"] = detail::exact_text(static_cast<double>(latent_bound));
     if (!class_names.empty()) metadata["class_names"] = nlohmann::json(class_names).dump();
+    // Only when not epsilon, so an epsilon model's file is what it was before the key existed.
+    if (prediction != Prediction::epsilon) metadata["prediction"] = enum_name(prediction);
     for (const auto& [key, value] : more_metadata)
       if (!metadata.emplace(key, value).second)
         throw std::invalid_argument("LatentDiffusion::save: metadata '" + key + "' is the model's own");
@@ -276,6 +282,13 @@ class LatentDiffusion {
       }
     }
     check("class_names (metadata num_classes)", static_cast<Eigen::Index>(m.class_names.size()), m.options.num_classes);
+    if (const auto it = data.metadata.find("prediction"); it != data.metadata.end()) {
+      try {
+        m.prediction = enum_from_name<Prediction>(it->second, "metadata 'prediction'");
+      } catch (const std::invalid_argument& e) {
+        throw FormatError(where, path, "", e.what());
+      }
+    }
     return m;
   }
 

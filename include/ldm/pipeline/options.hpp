@@ -32,7 +32,7 @@ struct FitOptions {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FitOptions, model, schedule, vae, denoiser, latent_source)
 
 struct SampleOptions {
-  SamplerOptions sampler{};
+  SamplerOptions sampler{};  // its prediction is the model's own (LatentDiffusion::prediction)
   // Clamp the predicted x0 to the range of the training latents (unless sampler.clip_x0 is
   // set): DDIM without it now and then throws latents far outside the data.
   bool clip_to_latent_range = true;
