@@ -317,8 +317,8 @@ TEST_CASE("the lanes give the one-element functions' bits", "[random]") {
   for (const std::uint64_t first :
        {std::uint64_t{0}, std::uint64_t{0xfffffff8u}, std::uint64_t{0xffffffffffffffe0ull}}) {
     const auto y = ldm::detail::threefry2x32_lanes(key, first);
-    for (int j = 0; j < ldm::detail::kLanes; ++j) {
-      const auto block = ldm::threefry2x32(key, ldm::detail::counter_of(first + static_cast<std::uint64_t>(j)));
+    for (std::size_t j = 0; j < ldm::detail::kLanes; ++j) {
+      const auto block = ldm::threefry2x32(key, ldm::detail::counter_of(first + j));
       REQUIRE(y[0][j] == block[0]);
       REQUIRE(y[1][j] == block[1]);
     }
@@ -326,13 +326,13 @@ TEST_CASE("the lanes give the one-element functions' bits", "[random]") {
   // Every float normal there is: the 2^23 p of normal_from_bits32, through the lanes (central
   // branch vectorised, tails one at a time) and through normal_quantile, the same doubles.
   long differ = 0;
-  for (std::uint32_t k = 0; k < (1u << 23); k += ldm::detail::kLanes) {
+  for (std::uint32_t k = 0; k < (1u << 23); k += static_cast<std::uint32_t>(ldm::detail::kLanes)) {
     double p[ldm::detail::kLanes], z[ldm::detail::kLanes];
-    for (int j = 0; j < ldm::detail::kLanes; ++j) p[j] = (static_cast<double>(k + j) + 0.5) * 0x1p-23;
+    for (std::size_t j = 0; j < ldm::detail::kLanes; ++j) p[j] = (static_cast<double>(k + j) + 0.5) * 0x1p-23;
     ldm::detail::normal_quantile_lanes(p, z);
-    for (int j = 0; j < ldm::detail::kLanes; ++j)
+    for (std::size_t j = 0; j < ldm::detail::kLanes; ++j)
       differ += std::bit_cast<std::uint64_t>(z[j]) !=
-                std::bit_cast<std::uint64_t>(ldm::detail::normal_from_bits32((k + j) << 9));
+                std::bit_cast<std::uint64_t>(ldm::detail::normal_from_bits32(static_cast<std::uint32_t>(k + j) << 9));
   }
   REQUIRE(differ == 0);
   // Fills of odd sizes (a last group of lanes cut short) equal the element formulas, float and

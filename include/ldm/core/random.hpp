@@ -103,7 +103,7 @@ constexpr double unit_double_from_bits(std::uint64_t bits) {
 // then in r = sqrt(-log(min(p, 1 - p))) for r <= 5 and r > 5. Coefficients as published.
 // p = 0 gives -inf, p = 1 gives +inf, p outside [0, 1] or NaN gives NaN.
 // AS241's central branch, for q = p - 0.5 with |q| <= 0.425: one rational function, no call,
-// so a loop over lanes of it vectorises (normals_from_bits below); normal_quantile uses the same
+// so a loop over lanes of it vectorises (normal_quantile_lanes below); normal_quantile uses the same
 // function, so both give the same bits.
 inline double central_normal_quantile(double q) {
   const double r = 0.180625 - q * q;
@@ -226,7 +226,7 @@ S normal_at(Key key, std::uint64_t i) {
 // Draws are computed kLanes elements at a time, each operation applied to all lanes in a loop
 // the compiler vectorises (Threefry's adds, rotations and xors on 16 words at once). The lanes
 // run the same operations as the one-element functions above, so they give the same bits.
-inline constexpr int kLanes = 16;
+inline constexpr std::size_t kLanes = 16;
 
 using Lanes32 = std::array<std::uint32_t, kLanes>;
 
@@ -240,8 +240,8 @@ inline std::array<Lanes32, 2> threefry2x32_lanes(Key key, std::uint64_t first) {
   using Vector = std::uint32_t __attribute__((vector_size(4 * kLanes)));
   const std::uint32_t ks[3] = {key[0], key[1], 0x1BD11BDAu ^ key[0] ^ key[1]};
   Vector x0, x1;
-  for (int j = 0; j < kLanes; ++j) {
-    const std::uint64_t i = first + static_cast<std::uint64_t>(j);
+  for (std::size_t j = 0; j < kLanes; ++j) {
+    const std::uint64_t i = first + j;
     x0[j] = static_cast<std::uint32_t>(i >> 32) + ks[0];
     x1[j] = static_cast<std::uint32_t>(i & 0xffffffffu) + ks[1];
   }
@@ -256,13 +256,13 @@ inline std::array<Lanes32, 2> threefry2x32_lanes(Key key, std::uint64_t first) {
     x0 += ks[s % 3];
     x1 += ks[(s + 1) % 3] + static_cast<std::uint32_t>(s);
   }
-  for (int j = 0; j < kLanes; ++j) {
+  for (std::size_t j = 0; j < kLanes; ++j) {
     y[0][j] = x0[j];
     y[1][j] = x1[j];
   }
 #else
-  for (int j = 0; j < kLanes; ++j) {
-    const auto block = threefry2x32(key, counter_of(first + static_cast<std::uint64_t>(j)));
+  for (std::size_t j = 0; j < kLanes; ++j) {
+    const auto block = threefry2x32(key, counter_of(first + j));
     y[0][j] = block[0];
     y[1][j] = block[1];
   }
@@ -273,8 +273,8 @@ inline std::array<Lanes32, 2> threefry2x32_lanes(Key key, std::uint64_t first) {
 // z[j] = normal_quantile(p[j]) for j < kLanes, p in (0, 1): the central branch for every lane
 // at once (vectorised), then the tail branch, one lane at a time, for the ~15% beyond it.
 inline void normal_quantile_lanes(const double* p, double* z) {
-  for (int j = 0; j < kLanes; ++j) z[j] = central_normal_quantile(p[j] - 0.5);
-  for (int j = 0; j < kLanes; ++j)
+  for (std::size_t j = 0; j < kLanes; ++j) z[j] = central_normal_quantile(p[j] - 0.5);
+  for (std::size_t j = 0; j < kLanes; ++j)
     if (!(std::fabs(p[j] - 0.5) <= 0.425)) z[j] = normal_quantile(p[j]);
 }
 
@@ -283,20 +283,20 @@ template <class S, bool Normal>
 void draw_lanes(Key key, std::uint64_t first, S* values) {
   const auto [y0, y1] = threefry2x32_lanes(key, first);
   if constexpr (!Normal) {
-    for (int j = 0; j < kLanes; ++j)
+    for (std::size_t j = 0; j < kLanes; ++j)
       if constexpr (std::is_same_v<S, float>)
         values[j] = unit_float_from_bits(y0[j] ^ y1[j]);
       else
         values[j] = unit_double_from_bits((static_cast<std::uint64_t>(y0[j]) << 32) | y1[j]);
   } else {
     double p[kLanes], z[kLanes];
-    for (int j = 0; j < kLanes; ++j)  // the p of normal_from_bits32 / normal_from_bits64
+    for (std::size_t j = 0; j < kLanes; ++j)  // the p of normal_from_bits32 / normal_from_bits64
       if constexpr (std::is_same_v<S, float>)
         p[j] = (static_cast<double>((y0[j] ^ y1[j]) >> 9) + 0.5) * 0x1p-23;
       else
         p[j] = (static_cast<double>(((static_cast<std::uint64_t>(y0[j]) << 32) | y1[j]) >> 12) + 0.5) * 0x1p-52;
     normal_quantile_lanes(p, z);
-    for (int j = 0; j < kLanes; ++j) values[j] = static_cast<S>(z[j]);
+    for (std::size_t j = 0; j < kLanes; ++j) values[j] = static_cast<S>(z[j]);
   }
 }
 
@@ -311,7 +311,7 @@ inline void require_size(const char* where, const char* what, Eigen::Index value
 // its index, so neither the thread count, the chunk size nor the lanes ever change a value.
 template <bool Normal, Eigen::Index chunk, class Derived>
 void fill_draws(Key key, Eigen::DenseBase<Derived>& out) {
-  static_assert(chunk % kLanes == 0);
+  static_assert(chunk % static_cast<Eigen::Index>(kLanes) == 0);
   using S = typename Derived::Scalar;
   const Eigen::Index cols = out.cols();
   const Eigen::Index n = out.rows() * cols;
@@ -323,10 +323,11 @@ void fill_draws(Key key, Eigen::DenseBase<Derived>& out) {
     const Eigen::Index begin = k * chunk;
     const Eigen::Index end = begin + chunk < n ? begin + chunk : n;
     Eigen::Index r = begin / cols, c = begin % cols;
+    constexpr auto lanes = static_cast<Eigen::Index>(kLanes);
     S values[kLanes];
-    for (Eigen::Index i = begin; i < end; i += kLanes) {
+    for (Eigen::Index i = begin; i < end; i += lanes) {
       draw_lanes<S, Normal>(key, static_cast<std::uint64_t>(i), values);
-      const Eigen::Index count = end - i < kLanes ? end - i : kLanes;
+      const Eigen::Index count = end - i < lanes ? end - i : lanes;
       for (Eigen::Index j = 0; j < count; ++j) {
         out(r, c) = values[j];
         if (++c == cols) {
