@@ -36,27 +36,27 @@ grep -q '"ks"' eval.json && grep -q '"exact_copies"' eval.json || fail "eval JSO
 grep -q "classifier two-sample AUC" eval.txt || fail "eval table lacks the C2ST row: $(cat eval.txt)"
 
 # Conditional: --label-column makes a column (here strings) the class, not a feature; then rows
-# of one label, and rows of every class, each with a label column first. Class "high" has a in
-# 8..9 and b = 2, class "low" a in 2..3 and b = 8.
+# of one label, and rows of every class, each with the class column where the file had it. Class
+# "high" has a in 8..9 and b = 2, class "low" a in 2..3 and b = 8.
 awk -F, 'NR == 1 { print "a,kind,b,c"; next } { print $1 "," ($4 == 0 ? "low" : "high") "," $2 "," $3 }' data.csv > named.csv
 cond="--latent-size 2 --hidden-size 32 --num-layers 1 --num-steps 50 --vae-steps 400 --denoiser-steps 1500 --batch-size 32"
 "$ldm" train --data named.csv --label-column kind --out cond.safetensors --seed 3 $cond 2> cond.log \
   || fail "conditional train exited $?: $(tail -2 cond.log)"
 grep -q "conditional on column 'kind': 2 classes (high, low)" cond.log || fail "no classes line: $(head -3 cond.log)"
 "$ldm" sample --model cond.safetensors -n 40 --label high --seed 1 --out high.csv 2> /dev/null || fail "sample --label exited $?"
-[ "$(head -1 high.csv)" = "label,a,b,c" ] || fail "labelled samples header is '$(head -1 high.csv)'"
+[ "$(head -1 high.csv)" = "a,kind,b,c" ] || fail "labelled samples header is '$(head -1 high.csv)'"
 [ "$(wc -l < high.csv)" -eq 41 ] || fail "labelled samples have $(wc -l < high.csv) lines, expected 41"
-awk -F, 'NR > 1 { n++; if ($1 == "high" && $2 >= 6 && $3 <= 4) ok++ } END { exit !(ok >= 0.9 * n) }' high.csv \
+awk -F, 'NR > 1 { n++; if ($2 == "high" && $1 >= 6 && $3 <= 4) ok++ } END { exit !(ok >= 0.9 * n) }' high.csv \
   || fail "rows sampled with --label high are not mostly class high: $(sed -n 2,4p high.csv)"
 "$ldm" sample --model cond.safetensors --per-class 15 --guidance 1 --seed 2 --out per_class.csv 2> /dev/null \
   || fail "sample --per-class exited $?"
-[ "$(grep -c '^high,' per_class.csv)" -eq 15 ] && [ "$(grep -c '^low,' per_class.csv)" -eq 15 ] \
-  || fail "--per-class 15 did not give 15 rows of each class: $(cut -d, -f1 per_class.csv | sort | uniq -c | tr '\n' ' ')"
-awk -F, 'NR > 1 && (($1 == "low") != ($2 < 5.5)) { bad++ } END { exit bad > 3 }' per_class.csv \
+[ "$(cut -d, -f2 per_class.csv | grep -c '^high$')" -eq 15 ] && [ "$(cut -d, -f2 per_class.csv | grep -c '^low$')" -eq 15 ] \
+  || fail "--per-class 15 did not give 15 rows of each class: $(cut -d, -f2 per_class.csv | sort | uniq -c | tr '\n' ' ')"
+awk -F, 'NR > 1 && (($2 == "low") != ($1 < 5.5)) { bad++ } END { exit bad > 3 }' per_class.csv \
   || fail "per-class rows do not follow their class: $(sed -n 2,4p per_class.csv)"
-# eval reads a per-class file: its text label column is left out with --drop-column like the
+# eval reads a per-class file: its text class column is left out with --drop-column like the
 # numeric label column of data.csv.
-"$ldm" eval --real data.csv --synth per_class.csv --drop-column label --json --no-c2st > eval_per_class.json \
+"$ldm" eval --real data.csv --synth per_class.csv --drop-column label --drop-column kind --json --no-c2st > eval_per_class.json \
   2> eval_per_class.err || fail "eval of a per-class file exited $?: $(cat eval_per_class.err)"
 grep -q '"rows_synth": 30' eval_per_class.json || fail "eval of a per-class file: $(cat eval_per_class.json)"
 
@@ -151,7 +151,8 @@ expect_error "steps" "$ldm" sample --model model.safetensors -n 5 --steps 500 --
 expect_error "hidden_size must be even" "$ldm" train --data data.csv --drop-column label --out m.safetensors --hidden-size 15
 expect_error "differ" "$ldm" eval --real data.csv --synth s1.csv
 expect_error "no input file has that column" "$ldm" eval --real data.csv --synth s1.csv --drop-column nope
-expect_error "column 'label'.*not a number.*--drop-column" "$ldm" eval --real data.csv --synth per_class.csv --no-c2st
+awk -F, 'BEGIN { OFS = "," } NR > 1 { $4 = "L" $4 } { print }' data.csv > text_label.csv
+expect_error "column 'label'.*not a number.*--drop-column" "$ldm" eval --real data.csv --synth text_label.csv --no-c2st
 expect_error "saving no/such/page.html" "$ldm" eval --real data.csv --synth s1.csv --drop-column label --report no/such/page.html
 expect_error "needs --report" "$ldm" eval --real data.csv --synth s1.csv --drop-column label --compare s2.csv
 expect_error "bad.csv" "$ldm" eval --real mixed.csv --synth mixed_s.csv --drop-column id --no-c2st --report r.html --compare bad.csv

@@ -187,14 +187,26 @@ ldm::Table with_classes(const ldm::Table& rows, const ClassColumn& c, const std:
   return ldm::with_column(rows, std::min(c.index, rows.schema.size()), std::move(column), cells);
 }
 
-// Writes a CSV whose first column, `label`, holds each row's class name, then the values.
-void write_labelled_csv(const std::string& path, const std::vector<std::string>& labels,
-                        const std::vector<std::string>& columns, const ldm::Matrix<float>& values) {
+// Writes a numeric model's rows with each row's class name in column `class_column` (where the
+// training file had it, under its name; a file from before models recorded it: `label`, first).
+// The numbers are written as write_csv writes them (shortest exact text).
+void write_labelled_csv(const std::string& path, const ClassColumn& class_column,
+                        const std::vector<std::string>& labels, const std::vector<std::string>& columns,
+                        const ldm::Matrix<float>& values) {
   // Checked here for the command's own message (write_csv's names the cell, not the sample).
   for (Eigen::Index r = 0; r < values.rows(); ++r)
     if (!values.row(r).allFinite())
       throw std::invalid_argument(path + ": a sampled value is not finite (row " + std::to_string(r) + ")");
-  ldm::write_csv(path, columns, values, {ldm::TextColumn{"label", labels}});
+  std::vector<ldm::TextColumn> cells;
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    ldm::TextColumn column{columns[c], {}};
+    for (Eigen::Index r = 0; r < values.rows(); ++r)
+      column.values.push_back(ldm::detail::exact_number_text(values(r, static_cast<Eigen::Index>(c))));
+    cells.push_back(std::move(column));
+  }
+  const auto at = static_cast<std::ptrdiff_t>(std::min(class_column.index, cells.size()));
+  cells.insert(cells.begin() + at, ldm::TextColumn{class_column.name, labels});
+  ldm::write_csv(path, {}, ldm::Matrix<float>(values.rows(), 0), cells);
 }
 
 // For eval. Each file drops only the --drop-column names it has (a generated file may have no
@@ -428,13 +440,12 @@ int run_train(TrainArgs a) {
   }
   const ldm::LatentDiffusion<float> model = run.model();
   if (!processes.writer()) return 0;
-  if (mixed) {
-    ldm::MetadataMap class_metadata;
-    if (data.class_column) class_metadata["class_column"] = nlohmann::json(*data.class_column).dump();
+  ldm::MetadataMap class_metadata;
+  if (data.class_column) class_metadata["class_column"] = nlohmann::json(*data.class_column).dump();
+  if (mixed)
     ldm::TableDiffusion<float>{table_run->encoding, model}.save(a.out, class_metadata);
-  } else {
-    model.save(a.out);
-  }
+  else
+    model.save(a.out, {}, class_metadata);
   std::fprintf(stderr, "ldm: wrote %s (%zu parameters) in %.1f s\n", a.out.c_str(), ldm::param_count(model.options),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return 0;
@@ -518,8 +529,8 @@ void sample_table(const SampleArgs& a, const ldm::SafetensorsData& file) {
   std::fprintf(stderr, "ldm: wrote %lld rows to %s\n", static_cast<long long>(out.rows()), a.out.c_str());
 }
 
-// n rows (of class `label` when given), or per_class rows of every class; with a label or per
-// class the output of a numeric model starts with a `label` column.
+// n rows (of class `label` when given), or per_class rows of every class; a conditional model's
+// rows have the class column where the training file had it.
 void run_sample(SampleArgs a) {
   a.options.sampler.kind = ldm::enum_from_name<ldm::SamplerKind>(a.sampler, "--sampler");
   a.options.postprocess = !a.no_postprocess;
@@ -531,19 +542,23 @@ void run_sample(SampleArgs a) {
   if (ldm::TableDiffusion<float>::holds_table(file)) return sample_table(a, file);
   const auto model = ldm::LatentDiffusion<float>::load(file);
   const ldm::Key key = ldm::make_key(a.seed);
+  ClassColumn class_column{"label", 0};
+  if (const auto it = file.metadata.find("class_column"); it != file.metadata.end())
+    class_column = nlohmann::json::parse(it->second).get<ClassColumn>();
   if (a.per_class > 0) {
     const ldm::Matrix<float> rows = model.sample_per_class(a.per_class, a.options, key).values;
     if (!processes.writer()) return;
     std::vector<std::string> labels;
     for (const std::string& name : model.class_names)
       labels.insert(labels.end(), static_cast<std::size_t>(a.per_class), name);
-    write_labelled_csv(a.out, labels, model.columns.names, rows);
+    write_labelled_csv(a.out, class_column, labels, model.columns.names, rows);
     std::fprintf(stderr, "ldm: wrote %lld rows (%zu classes x %lld) to %s\n", static_cast<long long>(rows.rows()),
                  model.class_names.size(), a.per_class, a.out.c_str());
   } else if (!a.label.empty()) {
     const ldm::Matrix<float> rows = model.sample(a.n, a.label, a.options, key).values;
     if (!processes.writer()) return;
-    write_labelled_csv(a.out, std::vector<std::string>(static_cast<std::size_t>(a.n), a.label), model.columns.names,
+    write_labelled_csv(a.out, class_column, std::vector<std::string>(static_cast<std::size_t>(a.n), a.label),
+                       model.columns.names,
                        rows);
     std::fprintf(stderr, "ldm: wrote %lld rows of class '%s' to %s\n", a.n, a.label.c_str(), a.out.c_str());
   } else {
