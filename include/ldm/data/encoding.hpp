@@ -63,7 +63,10 @@ inline NumericTransform resolved(NumericTransform t, const Schema& schema) {
 
 struct EncodingOptions {
   NumericTransform numeric_transform = NumericTransform::automatic;  // a fitted encoding holds the resolved one
-  int n_quantiles = 1000;                                            // sklearn's default; capped at the number of rows
+  // Knots of the quantile transform, capped at the number of rows: every order statistic up to
+  // 10,000 rows. Not sklearn's 1,000: with 1,000 the last interval holds 0.1% of the rows, and
+  // one outlier stretches it (diamonds' z: 5.53..31.8, so 37 of 16,182 sampled rows had z > 10).
+  int n_quantiles = 10000;
 };
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EncodingOptions, numeric_transform, n_quantiles)
