@@ -4,7 +4,7 @@
 # (cart_synth.py, synthpop's method); ldm's Gaussian-copula baseline; and the training rows
 # themselves as a reference. Each set of rows (as many as the held-out rows; all training rows
 # for the reference) is scored twice: `ldm eval --json` and the independent score.py.
-# Usage: bench/tables/run.sh LDM_BINARY [WORK_DIR] [TABLE ...]   (default: every table below)
+# Usage: [THREADS=2] bench/tables/run.sh LDM_BINARY [WORK_DIR] [TABLE ...]   (default: every table below)
 # Needs: apt-get install -y r-base-core r-cran-mass r-cran-ggplot2 python3-sklearn python3-pandas
 # Heavy steps (training, score.py; everything on tables of 1,000 held-out rows or more) run under flock
 # /tmp/ldm-heavy.lock: one heavy job at a time on a shared machine.
@@ -16,6 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3   # Debian's python, where python3-sklearn is
 export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
 lock="flock /tmp/ldm-heavy.lock"
+threads=${THREADS:-2}  # the --threads of every ldm command
 declare -A target=([msleep]=vore [survey]=Sex [biopsy]=class [txhousing]=median [diamonds]=price)
 tables=("$@")
 [ ${#tables[@]} -gt 0 ] || tables=(msleep survey biopsy txhousing diamonds)
@@ -31,14 +32,14 @@ for t in "${tables[@]}"; do
   [ "$n" -lt 1000 ] || heavy=$lock  # on small tables the baselines and ldm eval take seconds
   echo "== $t: $(($(wc -l < "$d/train.csv") - 1)) training rows, $n held out, target ${target[$t]}"
   [ -f "$d/model.safetensors" ] || $lock /usr/bin/time -f "%e s, %M KB" -o "$d/train.time" \
-    "$ldm" --threads 2 train --data "$d/train.csv" --out "$d/model.safetensors" > "$d/train.log" 2>&1
-  $heavy "$ldm" --threads 2 sample --model "$d/model.safetensors" -n "$n" --out "$d/ldm.csv" 2> "$d/sample.log"
+    "$ldm" --threads "$threads" train --data "$d/train.csv" --out "$d/model.safetensors" > "$d/train.log" 2>&1
+  $heavy "$ldm" --threads "$threads" sample --model "$d/model.safetensors" -n "$n" --out "$d/ldm.csv" 2> "$d/sample.log"
   $heavy /usr/bin/time -f "%e s, %M KB" -o "$d/cart.time" "$py" "$here/cart_synth.py" "$d/train.csv" "$n" "$d/cart.csv"
-  $heavy "$ldm" --threads 2 baseline --data "$d/train.csv" --method gaussian-copula -n "$n" --out "$d/copula.csv" \
+  $heavy "$ldm" --threads "$threads" baseline --data "$d/train.csv" --method gaussian-copula -n "$n" --out "$d/copula.csv" \
     2> /dev/null
   cp "$d/train.csv" "$d/train_rows.csv"
   for s in ldm cart copula train_rows; do
-    $heavy "$ldm" --threads 2 eval --real "$d/held.csv" --synth "$d/$s.csv" --train "$d/train.csv" \
+    $heavy "$ldm" --threads "$threads" eval --real "$d/held.csv" --synth "$d/$s.csv" --train "$d/train.csv" \
       --target "${target[$t]}" --json > "$d/eval_$s.json"
     $lock "$py" "$here/score.py" --train "$d/train.csv" --held "$d/held.csv" --synth "$d/$s.csv" \
       --target "${target[$t]}" > "$d/score_$s.json"

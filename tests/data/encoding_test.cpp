@@ -207,3 +207,21 @@ TEST_CASE("the encoding's state goes through tensors and JSON and encodes the sa
     REQUIRE(loaded.encode(t) == enc.encode(t));
   }
 }
+
+TEST_CASE("the quantile transform has a knot per training row, up to 100,000, stored as doubles") {
+  REQUIRE(EncodingOptions{}.n_quantiles == 100000);
+  // 20,001 rows: a numeric column with one outlier and a category.
+  Table t;
+  t.schema.columns = {numeric_column("x", 0, 100, 4), categorical_column("c", {"a", "b"})};
+  t.cells.resize(20001, 2);
+  for (Eigen::Index r = 0; r < t.cells.rows(); ++r) t.cells.row(r) << static_cast<double>(r % 1000) / 1000, r % 2;
+  t.cells(20000, 0) = 100;
+  const auto enc = TableEncoding<float>::fit(t);
+  REQUIRE(enc.options().numeric_transform == NumericTransform::quantile_normal);
+  REQUIRE(enc.quantile().quantiles.cols() == 20001);
+  REQUIRE(enc.quantile().quantiles(0, 20000) == 100.0);
+  REQUIRE(enc.quantile().quantiles(0, 19999) == 0.999);  // a double: 0.999f would not equal it
+  // With sklearn's 1,000 knots the last one would stretch from ~0.999 to 100 over 0.1% of rows.
+  const auto sk = TableEncoding<float>::fit(t, {.n_quantiles = 1000});
+  REQUIRE(sk.quantile().quantiles.cols() == 1000);
+}

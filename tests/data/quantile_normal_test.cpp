@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 
 using namespace ldm;
 using Catch::Matchers::Contains;
@@ -92,4 +93,92 @@ TEST_CASE("quantile-normal refuses bad input") {
   REQUIRE_THROWS_WITH(q.fit(column({1, 2}), 1), Contains("n_quantiles"));
   q.fit(column({1, 2}));
   REQUIRE_THROWS_WITH(q.transform(Matrix<double>::Zero(1, 2), z), Contains("1 columns"));
+}
+
+TEST_CASE("between two repeated values the inverse gives the nearer one, never a value in between") {
+  QuantileNormal<double> q;
+  q.fit(column({1, 1, 1, 2, 2, 2, 2.5, 3, 4, 5}));  // 10 rows, 10 knots at j / 9; 6 distinct: not discrete
+  REQUIRE(q.quantiles.row(0) == Eigen::RowVectorXd{{1, 1, 1, 2, 2, 2, 2.5, 3, 4, 5}});
+  REQUIRE(!detail::discrete_knots(q.quantiles.row(0)));
+  const auto at = [&](double p) {
+    Matrix<double> back;
+    q.inverse(Matrix<double>::Constant(1, 1, detail::normal_quantile(p)), back);
+    return back(0, 0);
+  };
+  // Knots 2 (the last 1) and 3 (the first 2) are both in runs: p in (2/9, 3/9) snaps.
+  REQUIRE(at(2.4 / 9) == 1.0);
+  REQUIRE(at(2.6 / 9) == 2.0);
+  // 2 -> 2.5 -> 3 -> 4 -> 5: 2.5, 3, 4 and 5 are single, so they are interpolated as before.
+  REQUIRE(at(5.5 / 9) == Approx(2.25).epsilon(1e-9));
+  REQUIRE(at(8.5 / 9) == Approx(4.5).epsilon(1e-9));
+}
+
+TEST_CASE("knots are doubles: a date in years comes back to the digit") {
+  // Monthly dates, year + (month - 1) / 12, each month twice: float knots would write
+  // 2013.41662597656 for 2013.41666666667.
+  Matrix<double> x(48, 1);
+  for (Eigen::Index r = 0; r < 48; ++r) x(r, 0) = 2013 + static_cast<double>(r / 2) / 12;
+  QuantileNormal<float> q;
+  q.fit(x, 10000);
+  REQUIRE(q.quantiles.cols() == 48);
+  REQUIRE(q.quantiles(0, 10) == 2013 + 5.0 / 12);
+  Matrix<float> z;
+  q.transform(x, z);
+  Matrix<double> back;
+  q.inverse(z, back);
+  REQUIRE(back == x);  // every value is in a run of two, so the inverse snaps to it exactly
+  // Anywhere in between, the inverse gives one of the training values.
+  Matrix<float> grid(201, 1);
+  for (Eigen::Index r = 0; r < 201; ++r) grid(r, 0) = static_cast<float>(-3 + 0.03 * static_cast<double>(r));
+  q.inverse(grid, back);
+  for (Eigen::Index r = 0; r < 201; ++r) {
+    const double months = (back(r, 0) - 2013) * 12;
+    REQUIRE(back(r, 0) == 2013 + std::round(months) / 12);
+  }
+}
+
+TEST_CASE("with a knot per row an outlier's interval gets a row's share of the samples") {
+  // 20,000 rows of a column in [0, 1) and one at 100: with 1,000 knots the last interval spans
+  // [~1, 100] with 0.1% of the probability; with a knot per row it is 1 / 20,000.
+  Matrix<double> x = uniform<double>(make_key(3), 20001, 1).values;
+  x(20000, 0) = 100;
+  const Matrix<float> z = normal<float>(make_key(4), 100000, 1).values;
+  for (const int knots : {1000, 20001}) {
+    QuantileNormal<float> q;
+    q.fit(x, knots);
+    Matrix<double> back;
+    q.inverse(z, back);
+    const auto far = (back.array() > 2).count();
+    if (knots == 1000)
+      REQUIRE((far > 50 && far < 150));  // about 100 of 100,000
+    else
+      REQUIRE(far < 15);  // about 5 of 100,000
+  }
+}
+
+TEST_CASE("a discrete column comes back as its own values at their frequencies") {
+  // Scores 1..4 on 10, 20, 30 and 40 of 100 rows: 4 distinct knots of 100, discrete.
+  Matrix<double> x(100, 1);
+  for (Eigen::Index r = 0; r < 100; ++r) x(r, 0) = r < 10 ? 1 : r < 30 ? 2 : r < 60 ? 3 : 4.5;
+  QuantileNormal<float> q;
+  q.fit(x, 10000);
+  REQUIRE(detail::discrete_knots(q.quantiles.row(0)));
+  const Matrix<float> z = normal<float>(make_key(5), 100000, 1).values;
+  Matrix<double> back;
+  q.inverse(z, back);
+  std::map<double, double> share;
+  for (Eigen::Index r = 0; r < back.rows(); ++r) share[back(r, 0)] += 1e-5;
+  REQUIRE(share.size() == 4);  // only the training values: never 2.5 or 3.75
+  // Nearest of 100 knots at j / 99: 9.5, 20, 30 and 39.5 of the 99 intervals.
+  REQUIRE(share[1] == Approx(9.5 / 99).margin(0.005));
+  REQUIRE(share[2] == Approx(20.0 / 99).margin(0.005));
+  REQUIRE(share[3] == Approx(30.0 / 99).margin(0.005));
+  REQUIRE(share[4.5] == Approx(39.5 / 99).margin(0.005));
+  // A continuous column (every value distinct) is still interpolated.
+  Matrix<double> y(100, 1);
+  for (Eigen::Index r = 0; r < 100; ++r) y(r, 0) = static_cast<double>(r * r);
+  q.fit(y, 10000);
+  REQUIRE(!detail::discrete_knots(q.quantiles.row(0)));
+  q.inverse(Matrix<float>::Zero(1, 1), back);
+  REQUIRE(back(0, 0) == Approx(0.5 * (49 * 49 + 50 * 50)).epsilon(1e-6));
 }

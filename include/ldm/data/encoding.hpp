@@ -63,7 +63,12 @@ inline NumericTransform resolved(NumericTransform t, const Schema& schema) {
 
 struct EncodingOptions {
   NumericTransform numeric_transform = NumericTransform::automatic;  // a fitted encoding holds the resolved one
-  int n_quantiles = 1000;                                            // sklearn's default; capped at the number of rows
+  // Knots of the quantile transform, capped at the number of rows: every order statistic up to
+  // 100,000 rows (8 bytes per row and numeric column in the file). Not sklearn's 1,000: then the
+  // last interval holds 0.1% of the rows, and one outlier stretches it (diamonds' z, 37,758
+  // rows: 5.53..31.8). Sampled rows with z > 10 of 16,182: 37 with 1,000 knots, 11 with 10,000,
+  // 8 with a knot per row (boosting C2ST 0.811, 0.806, 0.787; one training run each).
+  int n_quantiles = 100000;
 };
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EncodingOptions, numeric_transform, n_quantiles)

@@ -3,11 +3,21 @@
 // as a bell curve. This is scikit-learn's QuantileTransformer(output_distribution='normal'), as
 // TabDDPM (Kotelnikov et al. ICML 2023) and TabSyn (Zhang et al. ICLR 2024) use it:
 // - knots: the column's quantiles at n evenly spaced probabilities r_j = j / (n - 1), linear
-//   between order statistics (numpy.percentile), n = min(n_quantiles, rows), at least 2;
+//   between order statistics (numpy.percentile), n = min(n_quantiles, rows), at least 2; with
+//   n = rows the knots are the order statistics themselves;
 // - forward: p = the CDF interpolated between knots; a value equal to a run of tied knots gets the
 //   middle of their probabilities (what sklearn's averaged forward and backward np.interp gives),
 //   p clipped to [1e-7, 1 - 1e-7] (sklearn's BOUNDS_THRESHOLD), then z = Phi^{-1}(p);
-// - inverse: p = Phi(z), then the knots interpolated at p (np.interp(p, references, quantiles)).
+// - inverse: p = Phi(z), then the knots interpolated at p (np.interp(p, references, quantiles)),
+//   except between two runs of tied knots (values the training column repeats): there the nearer
+//   run's value, since the data shows nothing in between. A discrete column — at most half as
+//   many distinct knots as knots, so each value repeated twice on average: ages in months,
+//   heights heaped on whole inches, scores 1..10 — gives the nearest knot: only values the
+//   training column has, each about as often as it had it (survey's Age, 76 values on 166 rows:
+//   interpolated, 29 of 51 sampled ages were values no student had, on no 1/12 grid).
+// The knots are doubles, stored as F64: a column such as a date in years (2013.41666666667) keeps
+// its values to the digit (float knots wrote 2013.41662597656, off every training value). Older
+// files with F32 knots load as they were.
 // Missing values (NaN) are left out of the fit and stay NaN. Arithmetic in double.
 //
 // Like Standardizer it follows core/visit.hpp: one tensor "quantiles" [columns, n].
@@ -44,22 +54,38 @@ double knot_cdf(const S* q, Eigen::Index n, double v) {
   return (static_cast<double>(lo - 1) + (v - a) / (b - a)) * step;
 }
 
-// The value at probability p in [0, 1]: the knots interpolated.
+// Whether sorted knots q describe a discrete column: at most half as many distinct values as
+// knots (with a knot per row, each value repeated twice on average).
 template <class Row>
-double knot_quantile(const Row& q, double p) {
+bool discrete_knots(const Row& q) {
+  Eigen::Index distinct = q.size() > 0 ? 1 : 0;
+  for (Eigen::Index j = 1; j < q.size(); ++j) distinct += q(j) != q(j - 1);
+  return 2 * distinct <= q.size();
+}
+
+// The value at probability p in [0, 1]: the knots interpolated, but between two runs of tied
+// knots the nearer run's value; for a discrete column (discrete_knots) the nearest knot.
+template <class Row>
+double knot_quantile(const Row& q, double p, bool discrete = false) {
   const Eigen::Index n = q.size();
   const double h = std::clamp(p, 0.0, 1.0) * static_cast<double>(n - 1);
+  if (discrete) return static_cast<double>(q(static_cast<Eigen::Index>(std::round(h))));
   const auto i = std::min(static_cast<Eigen::Index>(h), n - 2);
   const double t = h - static_cast<double>(i);
   const double a = static_cast<double>(q(i)), b = static_cast<double>(q(i + 1));
-  return t == 0.0 ? a : a + t * (b - a);
+  if (t == 0.0 || a == b) return a;
+  // Between two runs of tied knots (repeated values): the nearer one, never a value in between.
+  const bool a_tied = i > 0 && static_cast<double>(q(i - 1)) == a;
+  const bool b_tied = i + 2 < n && static_cast<double>(q(i + 2)) == b;
+  if (a_tied && b_tied) return t < 0.5 ? a : b;
+  return a + t * (b - a);
 }
 
 }  // namespace detail
 
 template <class S = float>
 struct QuantileNormal : Visitable<QuantileNormal<S>> {
-  Matrix<S> quantiles;  // [columns, n], each row non-decreasing
+  Matrix<double> quantiles;  // [columns, n], each row non-decreasing
 
   bool fitted() const { return quantiles.rows() > 0 && quantiles.cols() >= 2; }
 
@@ -72,7 +98,7 @@ struct QuantileNormal : Visitable<QuantileNormal<S>> {
     if (n_quantiles < 2)
       throw std::invalid_argument(detail::concat("QuantileNormal::fit: n_quantiles must be >= 2, got ", n_quantiles));
     const Eigen::Index n = std::max<Eigen::Index>(2, std::min<Eigen::Index>(n_quantiles, x.rows()));
-    Matrix<S> knots(x.cols(), n);
+    Matrix<double> knots(x.cols(), n);
     std::vector<double> values;
     for (Eigen::Index c = 0; c < x.cols(); ++c) {
       values.clear();
@@ -91,10 +117,8 @@ struct QuantileNormal : Visitable<QuantileNormal<S>> {
         const auto i = static_cast<std::size_t>(h);
         const double t = h - static_cast<double>(i);
         const double v = i + 1 < values.size() && t > 0 ? values[i] + t * (values[i + 1] - values[i]) : values[i];
-        knots(c, j) = static_cast<S>(v);
+        knots(c, j) = std::max(v, j > 0 ? knots(c, j - 1) : v);  // rounding must not break the order
       }
-      // Rounding to S must not break the order (it cannot, but a tie is cheaper than a doubt).
-      for (Eigen::Index j = 1; j < n; ++j) knots(c, j) = std::max(knots(c, j), knots(c, j - 1));
     }
     quantiles = std::move(knots);
   }
@@ -120,10 +144,15 @@ struct QuantileNormal : Visitable<QuantileNormal<S>> {
   void inverse(const Matrix<S>& z, Matrix<double>& out) const {
     require_fitted_width("QuantileNormal::inverse", z);
     out.resize(z.rows(), z.cols());
+    std::vector<bool> discrete(static_cast<std::size_t>(z.cols()));
+    for (Eigen::Index c = 0; c < z.cols(); ++c)
+      discrete[static_cast<std::size_t>(c)] = detail::discrete_knots(quantiles.row(c));
     for (Eigen::Index r = 0; r < z.rows(); ++r)
       for (Eigen::Index c = 0; c < z.cols(); ++c) {
         const double v = static_cast<double>(z(r, c));
-        out(r, c) = std::isnan(v) ? v : detail::knot_quantile(quantiles.row(c), 0.5 * std::erfc(-v / std::sqrt(2.0)));
+        out(r, c) = std::isnan(v) ? v
+                                  : detail::knot_quantile(quantiles.row(c), 0.5 * std::erfc(-v / std::sqrt(2.0)),
+                                                          discrete[static_cast<std::size_t>(c)]);
       }
   }
 
