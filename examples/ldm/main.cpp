@@ -558,8 +558,7 @@ void run_sample(SampleArgs a) {
     const ldm::Matrix<float> rows = model.sample(a.n, a.label, a.options, key).values;
     if (!processes.writer()) return;
     write_labelled_csv(a.out, class_column, std::vector<std::string>(static_cast<std::size_t>(a.n), a.label),
-                       model.columns.names,
-                       rows);
+                       model.columns.names, rows);
     std::fprintf(stderr, "ldm: wrote %lld rows of class '%s' to %s\n", a.n, a.label.c_str(), a.out.c_str());
   } else {
     const ldm::Matrix<float> rows = model.sample(a.n, a.options, key).values;
