@@ -258,14 +258,23 @@ TEST_CASE("layer passes give the same bits for 1, 2 and 3 threads", "[threads]")
   for (int threads : {2, 3}) {
     INFO("threads " << threads);
     const Out more = run(threads);
-    // Elementwise results and the bias and LayerNorm sums are exact; products agree to rounding.
+    // Elementwise results and the bias and LayerNorm sums are exact; products are too with ldm's
+    // own kernel (one fma chain per entry), and agree to rounding with Eigen's.
     REQUIRE(more.n == one.n);
-    REQUIRE((more.sig - one.sig).cwiseAbs().maxCoeff() < 1e-5f);
     REQUIRE(more.gd.bias == one.gd.bias);
     REQUIRE(more.gn.weight == one.gn.weight);
     REQUIRE(more.gn.bias == one.gn.bias);
-    REQUIRE((more.gu.weight - one.gu.weight).cwiseAbs().maxCoeff() < 1e-3f);
-    REQUIRE((more.dx - one.dx).cwiseAbs().maxCoeff() < 1e-3f);
+    if constexpr (detail::own_kernel<float>) {
+      REQUIRE(more.sig == one.sig);
+      REQUIRE(more.y == one.y);
+      REQUIRE(more.gd.weight == one.gd.weight);
+      REQUIRE(more.gu.weight == one.gu.weight);
+      REQUIRE(more.dx == one.dx);
+    } else {
+      REQUIRE((more.sig - one.sig).cwiseAbs().maxCoeff() < 1e-5f);
+      REQUIRE((more.gu.weight - one.gu.weight).cwiseAbs().maxCoeff() < 1e-3f);
+      REQUIRE((more.dx - one.dx).cwiseAbs().maxCoeff() < 1e-3f);
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 // input, and the conditional pipeline (class names, sampling by label, guidance).
 #include <catch2/catch.hpp>
 
+#include <ldm/core/threads.hpp>
 #include <ldm/pipeline/latent_diffusion.hpp>
 
 #include "support/labels.hpp"
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace ldm;
@@ -298,4 +300,36 @@ TEST_CASE("LatentDiffusion: sampling keeps its packed weights for the next call 
   const Matrix<float> after = model.sample(3, options, make_key(5)).values;
   CHECK(after != before);
   REQUIRE(after == LatentDiffusion<float>(model).sample(3, options, make_key(5)).values);
+}
+
+TEST_CASE("LatentDiffusion: with ldm's own kernel, fit and sample give the same bits on 1, 2 and 3 threads") {
+  // Products of floats are one fma chain per entry (core/gemm_kernel.hpp); everything else in a
+  // step was already independent of the thread count. Big enough layers and batches that every
+  // product and every forward pass is split between threads.
+  if constexpr (!detail::own_kernel<float>) {
+    SUCCEED("Eigen's kernel (no AVX-512): products may differ in the last bits between thread counts");
+  } else {
+    FitOptions o = small_fit();
+    o.model = {.latent_size = 4, .hidden_size = 128, .num_layers = 1, .num_steps = 100};
+    o.vae.steps = o.denoiser.steps = 15;
+    o.denoiser.warmup_steps = 5;
+    o.vae.batch_size = o.denoiser.batch_size = 300;
+    const Matrix<float> rows = cluster_rows(make_key(1), 400);
+    const auto run = [&](int threads) {
+      set_num_threads(threads);
+      auto model = LatentDiffusion<float>::fit(rows, o, make_key(2));
+      SampleOptions s;
+      s.sampler.num_steps = 10;
+      Matrix<float> sampled = model.sample(300, s, make_key(3)).values;
+      set_num_threads(0);
+      return std::pair{std::move(model), std::move(sampled)};
+    };
+    const auto one = run(1);
+    for (int threads : {2, 3}) {
+      INFO("threads " << threads);
+      const auto more = run(threads);
+      CHECK(ldm_test::same_model(more.first, one.first));
+      CHECK(more.second == one.second);
+    }
+  }
 }

@@ -4,24 +4,26 @@
 // Why not just `c.noalias() += a * b`: Eigen's own GEMM takes its packing buffers from the heap
 // on every call, and its threaded version makes the threads wait on each other by spinning,
 // which collapses on a machine busier than its thread count. Here each OpenMP thread computes
-// its own slice of C with Eigen's single-threaded GEMM kernel (the same blocked kernel and
-// packing Eigen uses), packing into a per-thread buffer kept from call to call; the threads meet
-// only at the end of the parallel region. With EIGEN_USE_BLAS (CMake LDM_USE_BLAS) the product
-// is Eigen's BLAS call instead, which threads itself and does not allocate either.
+// its own slice of C with a single-threaded kernel (ldm's own for floats on AVX-512, see below;
+// else Eigen's, with Eigen's blocking and packing), packing into a per-thread buffer kept from
+// call to call; the threads meet only at the end of the parallel region. With EIGEN_USE_BLAS (CMake LDM_USE_BLAS) the
+// product is Eigen's BLAS call instead, which threads itself and does not allocate either.
 //
 // gemm_blocks lets a caller run elementwise work on each thread's slice of C inside the same
 // region, before the product (bias, residual, zeroing) and after it (an activation), so that
 // work is threaded, takes no fork of its own and finds the slice in that thread's cache.
 //
-// Results do not depend on the thread count as long as the slices keep each entry's sum in the
-// same order, which Eigen's kernel does not promise: GEMM sums may differ in the last bits
-// between thread counts (never between runs with the same count).
+// Products of floats on a CPU with AVX-512 use ldm's own kernel (gemm_kernel.hpp), whose every
+// entry is one fma chain in a fixed order: the same bits on any thread count. Elsewhere (double,
+// or no AVX-512) it is Eigen's kernel, whose sums may differ in the last bits between thread
+// counts (never between runs with the same count).
 //
 // PackedWeights keeps the packed form of weights that do not change (a model sampling): the
 // kernel's left operand is then packed once, not on every call, and the same bits come out.
 #pragma once
 
 #include <ldm/core/checks.hpp>
+#include <ldm/core/gemm_kernel.hpp>
 
 #include <Eigen/Core>
 
@@ -31,6 +33,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <type_traits>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -58,12 +61,12 @@ struct RowSlice {
   bool all() const { return count < 0; }
 };
 
-// The left operands of products, packed once for Eigen's kernel and kept: for a model whose
+// The left operands of products, packed once for the kernel and kept: for a model whose
 // weights do not change while it is used (sampling), every layer's weight is packed on its
 // first product and reused by every later step and by every thread, instead of being packed
 // again on each call. Packing only moves the values, and the kernel is called on the same
-// blocks as Eigen's own GEMM would call it, so the results are the same bits. With
-// EIGEN_USE_BLAS the BLAS packs on its own and this stays empty.
+// blocks as without the pack (Eigen's kernel: as Eigen's own GEMM would call it), so the
+// results are the same bits. With EIGEN_USE_BLAS the BLAS packs on its own and this stays empty.
 //
 // An entry is keyed by the operand's address, shape and the blocking (which depends on the
 // other operand's size too) and keeps a copy of the values it was packed from: after recheck()
@@ -99,27 +102,20 @@ class PackedWeights {
   template <int Order, class Pack>
   const S* blocks(const S* l, Eigen::Index ldl, Eigen::Index rows, Eigen::Index depth, Eigen::Index kc, Eigen::Index mc,
                   Pack&& pack) {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    auto [it, inserted] = packed_.try_emplace(Key{l, Order, ldl, rows, depth, kc, mc});
-    Entry& e = it->second;
-    if (!inserted && e.checked == generation_) return e.packed.data();
-    // The operand as lines of `along` values each (rows of a row-major L, columns of a column-major one).
-    const Eigen::Index lines = Order == Eigen::RowMajor ? rows : depth, along = Order == Eigen::RowMajor ? depth : rows;
-    const auto bytes = static_cast<std::size_t>(along) * sizeof(S);
-    bool same = !inserted;
-    for (Eigen::Index i = 0; same && i < lines; ++i)
-      same = std::memcmp(e.source.data() + i * along, l + i * ldl, bytes) == 0;
-    e.checked = generation_;
-    if (same) return e.packed.data();
-    e.source.resize(lines * along);
-    for (Eigen::Index i = 0; i < lines; ++i) std::memcpy(e.source.data() + i * along, l + i * ldl, bytes);
     const Eigen::Index stride = block_stride(kc, mc);
-    e.packed.resize(((rows + mc - 1) / mc) * ((depth + kc - 1) / kc) * stride);
-    S* out = e.packed.data();
-    for (Eigen::Index i2 = 0; i2 < rows; i2 += mc)
-      for (Eigen::Index k2 = 0; k2 < depth; k2 += kc, out += stride)
-        pack(out, i2, k2, std::min(k2 + kc, depth) - k2, std::min(i2 + mc, rows) - i2);
-    return e.packed.data();
+    const Eigen::Index size = ((rows + mc - 1) / mc) * ((depth + kc - 1) / kc) * stride;
+    return packed<Order>(l, ldl, rows, depth, kc, mc, size, [&](S* out) {
+      for (Eigen::Index i2 = 0; i2 < rows; i2 += mc)
+        for (Eigen::Index k2 = 0; k2 < depth; k2 += kc, out += stride)
+          pack(out, i2, k2, std::min(k2 + kc, depth) - k2, std::min(i2 + mc, rows) - i2);
+    });
+  }
+
+  // L (as for blocks) packed whole into `size` values by pack(to), for a kernel with its own
+  // layout (gemm_kernel.hpp): packed now if not seen yet or changed, as blocks.
+  template <int Order, class Pack>
+  const S* whole(const S* l, Eigen::Index ldl, Eigen::Index rows, Eigen::Index depth, Eigen::Index size, Pack&& pack) {
+    return packed<Order>(l, ldl, rows, depth, -1, -1, size, pack);
   }
 
   // Room for one kc x mc block, rounded up to 64 bytes so every block starts aligned.
@@ -134,6 +130,29 @@ class PackedWeights {
   }
 
  private:
+  // The entry for this operand and key, filled by fill(to) with `size` values if new or changed.
+  template <int Order, class Fill>
+  const S* packed(const S* l, Eigen::Index ldl, Eigen::Index rows, Eigen::Index depth, Eigen::Index kc, Eigen::Index mc,
+                  Eigen::Index size, Fill&& fill) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    auto [it, inserted] = packed_.try_emplace(Key{l, Order, ldl, rows, depth, kc, mc});
+    Entry& e = it->second;
+    if (!inserted && e.checked == generation_) return e.packed.data();
+    // The operand as lines of `along` values each (rows of a row-major L, columns of a column-major one).
+    const Eigen::Index lines = Order == Eigen::RowMajor ? rows : depth, along = Order == Eigen::RowMajor ? depth : rows;
+    const auto bytes = static_cast<std::size_t>(along) * sizeof(S);
+    bool same = !inserted;
+    for (Eigen::Index i = 0; same && i < lines; ++i)
+      same = std::memcmp(e.source.data() + i * along, l + i * ldl, bytes) == 0;
+    e.checked = generation_;
+    if (same) return e.packed.data();
+    e.source.resize(lines * along);
+    for (Eigen::Index i = 0; i < lines; ++i) std::memcpy(e.source.data() + i * along, l + i * ldl, bytes);
+    e.packed.resize(size);
+    fill(e.packed.data());
+    return e.packed.data();
+  }
+
   using Key = std::tuple<const S*, int, Eigen::Index, Eigen::Index, Eigen::Index, Eigen::Index, Eigen::Index>;
   struct Entry {
     Buffer packed, source;
@@ -159,6 +178,11 @@ class OwnedBlocking : public Eigen::internal::level3_blocking<S, S> {
   }
 };
 
+// Products of floats take ldm's own kernel where it is built (AVX-512, gemm_kernel.hpp): the
+// same bits on any thread count; others take Eigen's.
+template <class S>
+inline constexpr bool own_kernel = gemm_kernel::available&& std::is_same_v<S, float>;
+
 // Per-thread packing buffers: they grow to the largest block seen and are then reused.
 template <class S>
 struct PackingBuffers {
@@ -173,9 +197,28 @@ struct PackingBuffers {
 template <class S, int LhsOrder, int RhsOrder>
 void gemm_serial(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth, const S* lhs, Eigen::Index ldl, const S* rhs,
                  Eigen::Index ldr, S* res, Eigen::Index ldres, PackedWeights<S>* packs = nullptr) {
+  thread_local PackingBuffers<S> buffers;
+#ifdef LDM_GEMM_KERNEL_AVX512
+  if constexpr (own_kernel<S>) {
+    namespace gk = gemm_kernel;
+    const Eigen::Index lhs_size = gk::packed_lhs_size(rows, depth), rhs_size = gk::packed_rhs_size(depth, cols);
+    const auto pack = [&](float* to) { gk::pack_lhs<LhsOrder>(to, lhs, ldl, rows, depth); };
+    const float* packed_lhs = nullptr;
+    if (packs != nullptr) {
+      packed_lhs = packs->template whole<LhsOrder>(lhs, ldl, rows, depth, lhs_size, pack);
+    } else {
+      if (buffers.a.size() < lhs_size) buffers.a.resize(lhs_size);
+      pack(buffers.a.data());
+      packed_lhs = buffers.a.data();
+    }
+    if (buffers.b.size() < rhs_size) buffers.b.resize(rhs_size);
+    gk::pack_rhs<RhsOrder>(buffers.b.data(), rhs, ldr, depth, cols);
+    gk::multiply_packed(rows, cols, depth, packed_lhs, buffers.b.data(), res, ldres);
+    return;
+  }
+#endif
   Eigen::Index kc = depth, mc = rows, nc = cols;
   Eigen::internal::computeProductBlockingSizes<S, S, 1, Eigen::Index>(kc, mc, nc, Eigen::Index{1});
-  thread_local PackingBuffers<S> buffers;
   if (buffers.b.size() < kc * nc) buffers.b.resize(kc * nc);
   if (packs == nullptr) {
     if (buffers.a.size() < kc * mc) buffers.a.resize(kc * mc);
@@ -237,7 +280,7 @@ void gemm_accumulate(const Matrix<S>& a, const Matrix<S>& b, Matrix<S>& c, int t
   // Slice C along its longer side: rows of C (columns of C^T) or columns of C (rows of C^T).
   const bool slice_rows = m >= n;
   const Eigen::Index extent = slice_rows ? m : n;
-  constexpr Eigen::Index align = 16;  // slice edges on whole kernel blocks
+  constexpr Eigen::Index align = own_kernel<S> ? gemm_kernel::mr : 16;  // slice edges on whole kernel tiles
   threads = static_cast<int>(std::min<Eigen::Index>(threads, (extent + align - 1) / align));
   const auto run = [&](int part, int parts) {
     const Eigen::Index per = ((extent + parts - 1) / parts + align - 1) / align * align;
