@@ -245,7 +245,7 @@ int main(int argc, char** argv) {
 #ifdef EIGEN_USE_BLAS
   benchmark::AddCustomContext("gemm", "external BLAS (EIGEN_USE_BLAS)");
 #else
-  benchmark::AddCustomContext("gemm", "Eigen");
+  benchmark::AddCustomContext("gemm", ldm::detail::own_kernel<S> ? "ldm's AVX-512 kernel" : "Eigen");
 #endif
   int argc2 = static_cast<int>(rest.size());
   benchmark::Initialize(&argc2, rest.data());
