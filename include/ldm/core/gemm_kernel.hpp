@@ -117,8 +117,11 @@ void pack_rhs(float* to, const float* r, Index ldr, Index depth, Index cols) {
   for (Index q = 0; q < cols; q += nr) {
     const Index w = std::min(nr, cols - q);
     if constexpr (Order == Eigen::RowMajor) {
-      for (Index k = 0; k < depth; ++k)
-        for (Index j = 0; j < w; ++j) to[k * w + j] = r[k * ldr + q + j];
+      if (w == nr)  // a full panel: the nr = 8 values of each k in one move
+        for (Index k = 0; k < depth; ++k) _mm256_storeu_ps(to + k * nr, _mm256_loadu_ps(r + k * ldr + q));
+      else
+        for (Index k = 0; k < depth; ++k)
+          for (Index j = 0; j < w; ++j) to[k * w + j] = r[k * ldr + q + j];
     } else {
       // A column of R is contiguous along k: transpose 8 x 8 blocks of a full panel, the rest one by one.
       const Index blocked = w == nr ? depth / 8 * 8 : 0;
