@@ -6,8 +6,9 @@
 // which collapses on a machine busier than its thread count. Here each OpenMP thread computes
 // its own slice of C with a single-threaded kernel (ldm's own for floats on AVX-512, see below;
 // else Eigen's, with Eigen's blocking and packing), packing into a per-thread buffer kept from
-// call to call; the threads meet only at the end of the parallel region. With EIGEN_USE_BLAS (CMake LDM_USE_BLAS) the
-// product is Eigen's BLAS call instead, which threads itself and does not allocate either.
+// call to call; the threads meet only at the end of the parallel region. With EIGEN_USE_BLAS
+// (CMake LDM_USE_BLAS) the product is Eigen's BLAS call instead, which threads itself and does
+// not allocate either.
 //
 // gemm_blocks lets a caller run elementwise work on each thread's slice of C inside the same
 // region, before the product (bias, residual, zeroing) and after it (an activation), so that
@@ -40,6 +41,16 @@
 #endif
 
 namespace ldm::detail {
+
+// Products of floats take ldm's own kernel where it is built (AVX-512, gemm_kernel.hpp): the
+// same bits on any thread count; others take Eigen's, or the BLAS with EIGEN_USE_BLAS.
+#ifdef EIGEN_USE_BLAS
+inline constexpr bool blas_products = true;
+#else
+inline constexpr bool blas_products = false;
+#endif
+template <class S>
+inline constexpr bool own_kernel = gemm_kernel::available && !blas_products && std::is_same_v<S, float>;
 
 // A thread's part of a product's output C: rows [row, row + rows) x columns [col, col + cols).
 struct GemmBlock {
@@ -177,11 +188,6 @@ class OwnedBlocking : public Eigen::internal::level3_blocking<S, S> {
     this->m_blockB = b;
   }
 };
-
-// Products of floats take ldm's own kernel where it is built (AVX-512, gemm_kernel.hpp): the
-// same bits on any thread count; others take Eigen's.
-template <class S>
-inline constexpr bool own_kernel = gemm_kernel::available&& std::is_same_v<S, float>;
 
 // Per-thread packing buffers: they grow to the largest block seen and are then reused.
 template <class S>
