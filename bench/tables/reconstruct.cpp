@@ -22,10 +22,7 @@ int main(int argc, char** argv) try {
   if (posterior) {
     const auto& m = model.model;
     const auto out = m.encoder(m.data_scaling.transform(rows));
-    ldm::Matrix<float> eps(out.mu.rows(), out.mu.cols());
-    ldm::fill_normal(ldm::make_key(1), eps);
-    const ldm::Matrix<float> z = out.mu.array() + (0.5f * out.log_var.array()).exp() * eps.array();
-    x_hat = m.data_scaling.inverse(m.decoder(z));
+    x_hat = m.data_scaling.inverse(m.decoder(ldm::reparameterize(out.mu, out.log_var, ldm::make_key(1)).values));
   } else {
     x_hat = model.model.reconstruct(rows);
   }
