@@ -72,6 +72,10 @@ awk 'BEGIN { srand(11); print "colour,count,size,id";
   2> mixed.log || fail "mixed train exited $?: $(tail -2 mixed.log)"
 grep -q "colour.*categorical.*3 categories" mixed.log || fail "no schema line for colour: $(head -4 mixed.log)"
 grep -q "count.*integer.*missing ('NA')" mixed.log || fail "no schema line for count: $(head -4 mixed.log)"
+grep -q "a mixed table (the mixed VAE, its own defaults); VAE 100 steps (KL weight 1e-05, cosine rate), denoiser 100 steps" mixed.log \
+  || fail "a mixed table did not get its own defaults under the flags: $(grep "VAE .* steps" mixed.log)"
+grep -q "ldm: a numeric table; VAE 100 steps (KL weight 0.001), denoiser 100 steps" train.log \
+  || fail "a numeric table did not keep FitOptions' defaults: $(grep "VAE .* steps" train.log)"
 grep -q '"categorical"' mixed.schema.json || fail "--schema-out wrote no schema: $(head -c 200 mixed.schema.json)"
 "$ldm" sample --model mixed.safetensors -n 60 --seed 1 --out mixed_s.csv 2> /dev/null || fail "mixed sample exited $?"
 [ "$(head -1 mixed_s.csv)" = "colour,count,size" ] || fail "mixed samples header is '$(head -1 mixed_s.csv)'"

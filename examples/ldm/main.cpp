@@ -288,11 +288,18 @@ CLI::App* add_train(CLI::App& app, TrainArgs& a) {
   train->add_option("--num-steps", a.fit.model.num_steps, "diffusion timesteps")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  train->add_option("--vae-steps", a.fit.vae.steps, "VAE optimizer steps")
-      ->capture_default_str()
+  const ldm::FitOptions small_table = ldm::table_fit_options(1), large_table = ldm::table_fit_options(1 << 30);
+  train
+      ->add_option("--vae-steps", a.fit.vae.steps,
+                   "VAE optimizer steps (default " + std::to_string(a.fit.vae.steps) + "; " +
+                       std::to_string(small_table.vae.steps) +
+                       " for a table with categorical columns or missing cells)")
       ->check(CLI::NonNegativeNumber);
-  train->add_option("--denoiser-steps", a.fit.denoiser.steps, "denoiser optimizer steps")
-      ->capture_default_str()
+  train
+      ->add_option("--denoiser-steps", a.fit.denoiser.steps,
+                   "denoiser optimizer steps (default " + std::to_string(a.fit.denoiser.steps) + "; " +
+                       std::to_string(small_table.denoiser.steps) + "-" + std::to_string(large_table.denoiser.steps) +
+                       ", growing with the rows, for a table with categorical columns or missing cells)")
       ->check(CLI::NonNegativeNumber);
   train->add_option("--batch-size", a.batch_size, "batch size of both phases (default 128 VAE, 256 denoiser)")
       ->check(CLI::PositiveNumber);
@@ -314,24 +321,28 @@ CLI::App* add_train(CLI::App& app, TrainArgs& a) {
   return train;
 }
 
-// The options of a run: the defaults, the --options file over them, the flags given over that.
-ldm::FitOptions fit_options(const TrainArgs& a) {
-  if (a.options_file.empty()) return a.fit;
-  std::ifstream in(a.options_file);
-  if (!in) throw std::runtime_error("--options " + a.options_file + ": cannot read the file");
-  ldm::FitOptions fit;
-  try {
-    fit = ldm::options_from_json<ldm::FitOptions>(nlohmann::json::parse(in));
-  } catch (const std::exception& e) {
-    throw std::invalid_argument("--options " + a.options_file + ": " + e.what());
+// The options of a run: the defaults (FitOptions', or ldm::table_fit_options for a mixed table
+// of `rows` rows), the --options file over them, the flags given over that.
+ldm::FitOptions fit_options(const TrainArgs& a, bool mixed, Eigen::Index rows) {
+  ldm::FitOptions fit = mixed ? ldm::table_fit_options(rows) : ldm::FitOptions{};
+  if (!a.options_file.empty()) {
+    std::ifstream in(a.options_file);
+    if (!in) throw std::runtime_error("--options " + a.options_file + ": cannot read the file");
+    try {
+      fit = ldm::options_from_json<ldm::FitOptions>(nlohmann::json::parse(in), fit);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument("--options " + a.options_file + ": " + e.what());
+    }
   }
-  const auto given = [&](const char* flag) { return a.command && a.command->count(flag) > 0; };
+  const auto given = [&](const char* flag) { return a.command->count(flag) > 0; };
   if (given("--latent-size")) fit.model.latent_size = a.fit.model.latent_size;
   if (given("--hidden-size")) fit.model.hidden_size = a.fit.model.hidden_size;
   if (given("--num-layers")) fit.model.num_layers = a.fit.model.num_layers;
   if (given("--num-steps")) fit.model.num_steps = a.fit.model.num_steps;
   if (given("--vae-steps")) fit.vae.steps = a.fit.vae.steps;
   if (given("--denoiser-steps")) fit.denoiser.steps = a.fit.denoiser.steps;
+  if (a.batch_size > 0) fit.vae.batch_size = fit.denoiser.batch_size = a.batch_size;
+  if (a.lr > 0) fit.vae.lr = fit.denoiser.lr = a.lr;
   return fit;
 }
 
@@ -383,16 +394,17 @@ TrainingTable read_training_table(const TrainArgs& a) {
 // of numeric columns without missing cells trains the seed's model on its cells (the files are
 // as they always were); any other table the mixed VAE (ldm::TableDiffusion).
 int run_train(TrainArgs a) {
-  a.fit = fit_options(a);
-  if (a.batch_size > 0) a.fit.vae.batch_size = a.fit.denoiser.batch_size = a.batch_size;
-  if (a.lr > 0) a.fit.vae.lr = a.fit.denoiser.lr = a.lr;
   if (a.checkpoint.path.empty()) a.checkpoint.path = a.out + ".checkpoint.safetensors";
   const TrainingTable data = read_training_table(a);
   const ldm::Table& features = data.features;
   if (features.schema.size() == 0) throw std::invalid_argument(a.data + ": no column is left to learn");
+  const bool mixed = !features.schema.all_numeric_complete();
+  a.fit = fit_options(a, mixed, features.rows());
+  std::fprintf(stderr, "ldm: %s; VAE %lld steps (KL weight %g%s), denoiser %lld steps\n",
+               mixed ? "a mixed table (the mixed VAE, its own defaults)" : "a numeric table", a.fit.vae.steps,
+               a.fit.vae.kl_weight, a.fit.vae.cosine_decay ? ", cosine rate" : "", a.fit.denoiser.steps);
   const auto start = std::chrono::steady_clock::now();
   const ldm::Key key = ldm::make_key(a.seed);
-  const bool mixed = !features.schema.all_numeric_complete();
   std::unique_ptr<ldm::TableDiffusion<float>::Run> table_run;
   ldm::Matrix<float> rows;
   std::optional<ldm::FitRun<float>> plain_run;

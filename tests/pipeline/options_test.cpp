@@ -45,6 +45,32 @@ TEST_CASE("FitOptions' defaults: latent 16, the seed's other sizes, an automatic
   CHECK(s.postprocess);
 }
 
+TEST_CASE("table_fit_options: a weaker KL term, a longer VAE and a denoiser budget that grows with the rows") {
+  const FitOptions t = table_fit_options(6021);
+  CHECK(t.vae.kl_weight == 1e-5);
+  CHECK(t.vae.steps == 20000);
+  CHECK(t.vae.cosine_decay);
+  // 2 steps per row, between 6,000 and 12,000.
+  CHECK(table_fit_options(1).denoiser.steps == 6000);
+  CHECK(table_fit_options(3000).denoiser.steps == 6000);
+  CHECK(table_fit_options(4500).denoiser.steps == 9000);
+  CHECK(t.denoiser.steps == 12000);
+  CHECK(table_fit_options(50000).denoiser.steps == 12000);
+  CHECK_THROWS_WITH(table_fit_options(0), Catch::Contains("rows"));
+  // Everything else is FitOptions' own.
+  FitOptions rest = t;
+  rest.vae.kl_weight = FitOptions{}.vae.kl_weight;
+  rest.vae.steps = FitOptions{}.vae.steps;
+  rest.vae.cosine_decay = FitOptions{}.vae.cosine_decay;
+  rest.denoiser.steps = FitOptions{}.denoiser.steps;
+  CHECK(nlohmann::json(rest) == nlohmann::json(FitOptions{}));
+  // An options file over them keeps the keys it leaves out (the ldm command's --options).
+  const FitOptions patched = options_from_json(nlohmann::json::parse(R"({"vae": {"steps": 300}})"), t);
+  CHECK(patched.vae.steps == 300);
+  CHECK(patched.vae.kl_weight == 1e-5);
+  CHECK(patched.denoiser.steps == 12000);
+}
+
 TEST_CASE("FitOptions and SampleOptions round-trip through JSON with other values in every nested struct") {
   FitOptions f;
   f.model = {.input_size = 9,

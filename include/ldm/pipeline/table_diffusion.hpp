@@ -49,7 +49,8 @@ struct TableDiffusion {
     return run;
   }
 
-  // Trains on the table in one go (no checkpoints); labels as in start().
+  // Trains on the table in one go (no checkpoints); labels as in start(). The defaults measured
+  // on real tables are table_fit_options(table.rows()) (pipeline/options.hpp).
   static TableDiffusion fit(const Table& table, const FitOptions& options, Key key,
                             const ProgressCallback& progress = {}, const std::vector<std::string>& labels = {},
                             const EncodingOptions& encoding_options = {}) {
