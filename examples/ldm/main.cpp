@@ -288,17 +288,17 @@ CLI::App* add_train(CLI::App& app, TrainArgs& a) {
   train->add_option("--num-steps", a.fit.model.num_steps, "diffusion timesteps")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  const ldm::FitOptions small_table = ldm::table_fit_options(1), large_table = ldm::table_fit_options(1 << 30);
+  const ldm::FitOptions large_table = ldm::table_fit_options(1 << 30);
   train
       ->add_option("--vae-steps", a.fit.vae.steps,
                    "VAE optimizer steps (default " + std::to_string(a.fit.vae.steps) + "; " +
-                       std::to_string(small_table.vae.steps) +
-                       " for a table with categorical columns or missing cells)")
+                       std::to_string(large_table.vae.steps) +
+                       " for a table of 400 rows or more with categorical columns or missing cells)")
       ->check(CLI::NonNegativeNumber);
   train
       ->add_option("--denoiser-steps", a.fit.denoiser.steps,
                    "denoiser optimizer steps (default " + std::to_string(a.fit.denoiser.steps) + "; " +
-                       std::to_string(small_table.denoiser.steps) + "-" + std::to_string(large_table.denoiser.steps) +
+                       std::to_string(a.fit.denoiser.steps) + "-" + std::to_string(large_table.denoiser.steps) +
                        ", growing with the rows, for a table with categorical columns or missing cells)")
       ->check(CLI::NonNegativeNumber);
   train->add_option("--batch-size", a.batch_size, "batch size of both phases (default 128 VAE, 256 denoiser)")

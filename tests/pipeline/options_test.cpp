@@ -45,13 +45,16 @@ TEST_CASE("FitOptions' defaults: latent 16, the seed's other sizes, an automatic
   CHECK(s.postprocess);
 }
 
-TEST_CASE("table_fit_options: a weaker KL term, a longer VAE and a denoiser budget that grows with the rows") {
+TEST_CASE("table_fit_options: from 400 rows a weaker KL term and a longer VAE; a denoiser budget growing with rows") {
   const FitOptions t = table_fit_options(6021);
   CHECK(t.vae.kl_weight == 1e-5);
   CHECK(t.vae.steps == 20000);
   CHECK(t.vae.cosine_decay);
-  // 2 steps per row, between 6,000 and 12,000.
-  CHECK(table_fit_options(1).denoiser.steps == 6000);
+  CHECK(table_fit_options(400).vae.kl_weight == 1e-5);
+  // Under 400 rows: FitOptions' own (the denoiser too, up to 3,000 rows).
+  CHECK(nlohmann::json(table_fit_options(1)) == nlohmann::json(FitOptions{}));
+  CHECK(nlohmann::json(table_fit_options(399)) == nlohmann::json(FitOptions{}));
+  // 2 denoiser steps per row, between 6,000 and 12,000.
   CHECK(table_fit_options(3000).denoiser.steps == 6000);
   CHECK(table_fit_options(4500).denoiser.steps == 9000);
   CHECK(t.denoiser.steps == 12000);

@@ -35,19 +35,22 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FitOptions, model, schedule, vae
 
 // The defaults for a mixed table of `rows` rows (TableDiffusion: categorical columns or missing
 // cells), chosen on held-out rows of real tables (README, "Real tables against sequential CART").
-// At FitOptions' KL weight the VAE loses a table's detail before the denoiser sees it (diamonds:
-// its reconstructions of held-out rows alone score C2ST 0.78; 0.42 with these settings), so the
-// KL weight is lower and the VAE trains longer to a cosine-decayed rate. The denoiser's budget
-// grows with the table, from 6,000 steps (up to 3,000 rows) to 12,000 (from 6,000 rows): on the
-// large tables the extra steps lowered C2ST, on small ones they copied training rows (survey,
-// 166 rows: 8 exact copies in 71 at 12,000 steps, none at 6,000). Numeric tables keep
-// FitOptions' defaults: on digits these VAE settings scored worse.
+// From 400 rows the VAE gets a lower KL weight and trains longer to a cosine-decayed rate: at
+// FitOptions' KL weight it loses a table's detail before the denoiser sees it (diamonds: its
+// reconstructions of held-out rows alone score C2ST 0.78; 0.42 with these settings). On smaller
+// tables that VAE memorises (survey, 166 rows: exact copies of training rows on 2 of 3 seeds), so
+// they keep FitOptions' VAE. The denoiser's budget grows with the table, from 6,000 steps (up to
+// 3,000 rows) to 12,000 (from 6,000 rows): on the large tables the extra steps lowered C2ST, on
+// small ones they copied rows (survey: 8 exact copies in 71 at 12,000 steps, none at 6,000).
+// Numeric tables keep FitOptions' defaults: on digits the longer VAE scored worse.
 inline FitOptions table_fit_options(Eigen::Index rows) {
   detail::require_positive("table_fit_options", "rows", rows);
   FitOptions o;
-  o.vae.kl_weight = 1e-5;
-  o.vae.steps = 20000;
-  o.vae.cosine_decay = true;
+  if (rows >= 400) {
+    o.vae.kl_weight = 1e-5;
+    o.vae.steps = 20000;
+    o.vae.cosine_decay = true;
+  }
   o.denoiser.steps = std::clamp<long long>(2 * static_cast<long long>(rows), 6000, 12000);
   return o;
 }
