@@ -189,7 +189,7 @@ long="--latent-size 2 --hidden-size 32 --num-layers 1 --num-steps 50 --vae-steps
   || fail "uninterrupted run exited $?"
 "$ldm" train --data data.csv --drop-column label --out part.safetensors --seed 5 $long 2> part.log &
 pid=$!
-for _ in $(seq 6000); do grep -qs "step" part.log && break; sleep 0.01; done
+for _ in $(seq 6000); do grep -qs "vae step" part.log && break; sleep 0.01; done
 kill -INT $pid
 wait $pid
 status=$?
@@ -207,7 +207,7 @@ expect_error "other options" "$ldm" train --data data.csv --drop-column label --
 # A second signal ends the process at once.
 "$ldm" train --data data.csv --drop-column label --out twice.safetensors --seed 5 $long 2> twice.log &
 pid=$!
-for _ in $(seq 6000); do grep -qs "step" twice.log && break; sleep 0.01; done
+for _ in $(seq 6000); do grep -qs "vae step" twice.log && break; sleep 0.01; done
 kill -TERM $pid; kill -TERM $pid
 wait $pid
 status=$?

@@ -45,7 +45,7 @@ TEST_CASE("FitOptions' defaults: latent 16, the seed's other sizes, an automatic
   CHECK(s.postprocess);
 }
 
-TEST_CASE("table_fit_options: from 400 rows a weaker KL term and a longer VAE; a denoiser budget growing with rows") {
+TEST_CASE("table_fit_options: from 400 rows a weaker KL term and a longer VAE, a denoiser budget growing with rows") {
   const FitOptions t = table_fit_options(6021);
   CHECK(t.vae.kl_weight == 1e-5);
   CHECK(t.vae.steps == 20000);
