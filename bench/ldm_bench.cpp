@@ -245,7 +245,10 @@ int main(int argc, char** argv) {
 #ifdef EIGEN_USE_BLAS
   benchmark::AddCustomContext("gemm", "external BLAS (EIGEN_USE_BLAS)");
 #else
-  benchmark::AddCustomContext("gemm", ldm::detail::own_kernel<S> ? "ldm's AVX-512 kernel" : "Eigen");
+  benchmark::AddCustomContext(
+      "gemm", ldm::detail::own_kernel<S>
+                  ? (ldm::detail::gemm_kernel::lanes == 16 ? "ldm's kernel, AVX-512" : "ldm's kernel, AVX2")
+                  : "Eigen");
 #endif
   int argc2 = static_cast<int>(rest.size());
   benchmark::Initialize(&argc2, rest.data());

@@ -72,14 +72,14 @@ awk 'BEGIN { srand(11); print "colour,count,size,id";
   2> mixed.log || fail "mixed train exited $?: $(tail -2 mixed.log)"
 grep -q "colour.*categorical.*3 categories" mixed.log || fail "no schema line for colour: $(head -4 mixed.log)"
 grep -q "count.*integer.*missing ('NA')" mixed.log || fail "no schema line for count: $(head -4 mixed.log)"
-grep -q "a mixed table (the mixed VAE, its own defaults); VAE 100 steps (KL weight 0.001), denoiser 100 steps" mixed.log \
+grep -q "a mixed table (the mixed VAE, its own defaults); VAE 100 steps (KL weight 0.001), denoiser 100 steps of 32 rows" mixed.log \
   || fail "a mixed table of 150 rows did not keep FitOptions' VAE: $(grep "VAE .* steps" mixed.log)"
 { cat mixed.csv; tail -n +2 mixed.csv; tail -n +2 mixed.csv; } > mixed450.csv  # 450 rows: the larger tables' VAE
 "$ldm" train --data mixed450.csv --drop-column id --out mixed450.safetensors --vae-steps 2 --denoiser-steps 2 \
   --hidden-size 16 --num-layers 1 --num-steps 50 2> mixed450.log || fail "mixed450 train exited $?: $(tail -2 mixed450.log)"
-grep -q "a mixed table (the mixed VAE, its own defaults); VAE 2 steps (KL weight 1e-05, cosine rate), denoiser 2 steps" \
+grep -q "a mixed table (the mixed VAE, its own defaults); VAE 2 steps (KL weight 1e-05, cosine rate), denoiser 2 steps of 256 rows" \
   mixed450.log || fail "a mixed table of 450 rows did not get its own defaults: $(grep "VAE .* steps" mixed450.log)"
-grep -q "ldm: a numeric table; VAE 100 steps (KL weight 0.001), denoiser 100 steps" train.log \
+grep -q "ldm: a numeric table; VAE 100 steps (KL weight 0.001), denoiser 100 steps of 32 rows" train.log \
   || fail "a numeric table did not keep FitOptions' defaults: $(grep "VAE .* steps" train.log)"
 grep -q '"categorical"' mixed.schema.json || fail "--schema-out wrote no schema: $(head -c 200 mixed.schema.json)"
 "$ldm" sample --model mixed.safetensors -n 60 --seed 1 --out mixed_s.csv 2> /dev/null || fail "mixed sample exited $?"

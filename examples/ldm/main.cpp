@@ -292,16 +292,21 @@ CLI::App* add_train(CLI::App& app, TrainArgs& a) {
   train
       ->add_option("--vae-steps", a.fit.vae.steps,
                    "VAE optimizer steps (default " + std::to_string(a.fit.vae.steps) + "; " +
-                       std::to_string(large_table.vae.steps) +
-                       " for a table of 400 rows or more with categorical columns or missing cells)")
+                       std::to_string(large_table.vae.steps) + " for a table of " +
+                       std::to_string(ldm::table_long_vae_rows) +
+                       " rows or more with categorical columns or missing cells)")
       ->check(CLI::NonNegativeNumber);
   train
       ->add_option("--denoiser-steps", a.fit.denoiser.steps,
                    "denoiser optimizer steps (default " + std::to_string(a.fit.denoiser.steps) + "; " +
                        std::to_string(a.fit.denoiser.steps) + "-" + std::to_string(large_table.denoiser.steps) +
-                       ", growing with the rows, for a table with categorical columns or missing cells)")
+                       ", growing with the rows, of " + std::to_string(large_table.denoiser.batch_size) +
+                       " rows above " + std::to_string(a.fit.denoiser.steps) +
+                       ", for a table with categorical columns or missing cells)")
       ->check(CLI::NonNegativeNumber);
-  train->add_option("--batch-size", a.batch_size, "batch size of both phases (default 128 VAE, 256 denoiser)")
+  train
+      ->add_option("--batch-size", a.batch_size,
+                   "batch size of both phases (default 128 VAE, 256 denoiser; see --denoiser-steps)")
       ->check(CLI::PositiveNumber);
   train->add_option("--lr", a.lr, "learning rate of both phases (default 1e-3)")->check(CLI::PositiveNumber);
   train
@@ -400,9 +405,10 @@ int run_train(TrainArgs a) {
   if (features.schema.size() == 0) throw std::invalid_argument(a.data + ": no column is left to learn");
   const bool mixed = !features.schema.all_numeric_complete();
   a.fit = fit_options(a, mixed, features.rows());
-  std::fprintf(stderr, "ldm: %s; VAE %lld steps (KL weight %g%s), denoiser %lld steps\n",
+  std::fprintf(stderr, "ldm: %s; VAE %lld steps (KL weight %g%s), denoiser %lld steps of %d rows\n",
                mixed ? "a mixed table (the mixed VAE, its own defaults)" : "a numeric table", a.fit.vae.steps,
-               a.fit.vae.kl_weight, a.fit.vae.cosine_decay ? ", cosine rate" : "", a.fit.denoiser.steps);
+               a.fit.vae.kl_weight, a.fit.vae.cosine_decay ? ", cosine rate" : "", a.fit.denoiser.steps,
+               a.fit.denoiser.batch_size);
   const auto start = std::chrono::steady_clock::now();
   const ldm::Key key = ldm::make_key(a.seed);
   std::unique_ptr<ldm::TableDiffusion<float>::Run> table_run;

@@ -1,4 +1,4 @@
-// ldm/core/gemm_kernel.hpp: ldm's own float kernel (built on CPUs with AVX-512) gives each entry
+// ldm/core/gemm_kernel.hpp: ldm's own float kernel (built on CPUs with AVX-512 or AVX2) gives each entry
 // of C exactly the chain of fused multiply-adds a triple loop with std::fma gives, bit for bit,
 // whatever the shape, transposes, depth blocks, row blocks and thread count.
 #include <ldm/core/gemm.hpp>
@@ -13,7 +13,7 @@
 
 using namespace ldm;
 
-#ifdef LDM_GEMM_KERNEL_AVX512
+#ifdef LDM_GEMM_KERNEL
 
 namespace {
 
@@ -51,9 +51,9 @@ TEST_CASE("gemm on floats is a std::fma chain per entry, bit for bit, on 1-3 thr
   const int threads = GENERATE(1, 2, 3);
   INFO("threads " << threads);
   set_num_threads(threads);
-  // Partial tiles of 32 rows and 8 columns, depths across the 256-deep blocks, one row or column,
+  // Partial tiles of mr rows and 8 columns, depths across the 256-deep blocks, one row or column,
   // the seed model's shapes at a small batch, enough work to be split between threads, and one to
-  // four rows of A against many of B (tiles of four or two 32-row panels at once).
+  // four rows of A against many of B (tiles of several panels at once).
   const Eigen::Index sizes[][3] = {{1, 1, 1},    {1, 37, 5},    {37, 1, 5},    {3, 5, 7},      {17, 33, 256},
                                    {31, 9, 257}, {40, 70, 600}, {33, 287, 64}, {64, 256, 287}, {130, 96, 513},
                                    {8, 1000, 3}, {1, 300, 40},  {2, 200, 9},   {3, 100, 17},   {4, 64, 300}};
@@ -69,18 +69,20 @@ TEST_CASE("gemm on floats is a std::fma chain per entry, bit for bit, on 1-3 thr
 TEST_CASE("the kernel's packed layouts and its blocks over rows and depth", "[gemm]") {
   namespace gk = detail::gemm_kernel;
   using Buffer = Eigen::Matrix<float, Eigen::Dynamic, 1>;  // aligned as the kernel's loads need
-  // L 3 x 2 column-major: one panel of 32 rows, k-major, zeros past the third row.
+  // L 3 x 2 column-major: one panel of mr rows (32 with AVX-512, 16 with AVX2), k-major, zeros
+  // past the third row.
   const float l[] = {1, 2, 3, 4, 5, 6};
+  constexpr Eigen::Index mr = gk::mr;
   Buffer packed_l(gk::packed_lhs_size(3, 2));
-  REQUIRE(packed_l.size() == 64);
+  REQUIRE(packed_l.size() == 2 * mr);
   gk::pack_lhs<Eigen::ColMajor>(packed_l.data(), l, 3, 3, 2);
   CHECK(packed_l(0) == 1);
   CHECK(packed_l(2) == 3);
   CHECK(packed_l(3) == 0);
-  CHECK(packed_l(32) == 4);
-  CHECK(packed_l(34) == 6);
-  CHECK(packed_l(63) == 0);
-  Buffer row_major_l(64);  // the same L stored row-major packs the same
+  CHECK(packed_l(mr) == 4);
+  CHECK(packed_l(mr + 2) == 6);
+  CHECK(packed_l(2 * mr - 1) == 0);
+  Buffer row_major_l(2 * mr);  // the same L stored row-major packs the same
   const float lt[] = {1, 4, 2, 5, 3, 6};
   gk::pack_lhs<Eigen::RowMajor>(row_major_l.data(), lt, 2, 3, 2);
   CHECK(row_major_l == packed_l);
@@ -119,7 +121,7 @@ TEST_CASE("the kernel's packed layouts and its blocks over rows and depth", "[ge
 
 #else
 
-TEST_CASE("without AVX-512 products of floats take Eigen's kernel", "[gemm]") {
+TEST_CASE("without AVX-512 or AVX2 and FMA products of floats take Eigen's kernel", "[gemm]") {
   STATIC_REQUIRE(!detail::own_kernel<float>);
   STATIC_REQUIRE(!detail::own_kernel<double>);
 }

@@ -307,7 +307,7 @@ TEST_CASE("LatentDiffusion: with ldm's own kernel, fit and sample give the same 
   // step was already independent of the thread count. Big enough layers and batches that every
   // product and every forward pass is split between threads.
   if constexpr (!detail::own_kernel<float>) {
-    SUCCEED("Eigen's kernel (no AVX-512): products may differ in the last bits between thread counts");
+    SUCCEED("Eigen's kernel (no AVX-512, no AVX2): products may differ in the last bits between thread counts");
   } else {
     FitOptions o = small_fit();
     o.model = {.latent_size = 4, .hidden_size = 128, .num_layers = 1, .num_steps = 100};

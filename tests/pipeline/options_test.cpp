@@ -45,7 +45,9 @@ TEST_CASE("FitOptions' defaults: latent 16, the seed's other sizes, an automatic
   CHECK(s.postprocess);
 }
 
-TEST_CASE("table_fit_options: from 400 rows a weaker KL term and a longer VAE, a denoiser budget growing with rows") {
+TEST_CASE(
+    "table_fit_options: from 400 rows a weaker KL term and a longer VAE, a denoiser budget growing with rows from "
+    "3000") {
   const FitOptions t = table_fit_options(6021);
   CHECK(t.vae.kl_weight == 1e-5);
   CHECK(t.vae.steps == 20000);
@@ -54,11 +56,16 @@ TEST_CASE("table_fit_options: from 400 rows a weaker KL term and a longer VAE, a
   // Under 400 rows: FitOptions' own (the denoiser too, up to 3,000 rows).
   CHECK(nlohmann::json(table_fit_options(1)) == nlohmann::json(FitOptions{}));
   CHECK(nlohmann::json(table_fit_options(399)) == nlohmann::json(FitOptions{}));
-  // 2 denoiser steps per row, between 6,000 and 12,000.
+  CHECK(table_fit_options(table_long_vae_rows - 1).vae.kl_weight == FitOptions{}.vae.kl_weight);
+  // 2 denoiser steps per row, between 6,000 of 256 rows and 9,000 of 128 (more than 6,000: 128).
   CHECK(table_fit_options(3000).denoiser.steps == 6000);
-  CHECK(table_fit_options(4500).denoiser.steps == 9000);
-  CHECK(t.denoiser.steps == 12000);
-  CHECK(table_fit_options(50000).denoiser.steps == 12000);
+  CHECK(table_fit_options(3000).denoiser.batch_size == 256);
+  CHECK(table_fit_options(3001).denoiser.steps == 6002);
+  CHECK(table_fit_options(3001).denoiser.batch_size == 128);
+  CHECK(table_fit_options(4000).denoiser.steps == 8000);
+  CHECK(t.denoiser.steps == 9000);
+  CHECK(t.denoiser.batch_size == 128);
+  CHECK(table_fit_options(50000).denoiser.steps == 9000);
   CHECK_THROWS_WITH(table_fit_options(0), Catch::Contains("rows"));
   // Everything else is FitOptions' own.
   FitOptions rest = t;
@@ -66,12 +73,13 @@ TEST_CASE("table_fit_options: from 400 rows a weaker KL term and a longer VAE, a
   rest.vae.steps = FitOptions{}.vae.steps;
   rest.vae.cosine_decay = FitOptions{}.vae.cosine_decay;
   rest.denoiser.steps = FitOptions{}.denoiser.steps;
+  rest.denoiser.batch_size = FitOptions{}.denoiser.batch_size;
   CHECK(nlohmann::json(rest) == nlohmann::json(FitOptions{}));
   // An options file over them keeps the keys it leaves out (the ldm command's --options).
   const FitOptions patched = options_from_json(nlohmann::json::parse(R"({"vae": {"steps": 300}})"), t);
   CHECK(patched.vae.steps == 300);
   CHECK(patched.vae.kl_weight == 1e-5);
-  CHECK(patched.denoiser.steps == 12000);
+  CHECK(patched.denoiser.steps == 9000);
 }
 
 TEST_CASE("FitOptions and SampleOptions round-trip through JSON with other values in every nested struct") {

@@ -4,7 +4,7 @@
 // Why not just `c.noalias() += a * b`: Eigen's own GEMM takes its packing buffers from the heap
 // on every call, and its threaded version makes the threads wait on each other by spinning,
 // which collapses on a machine busier than its thread count. Here each OpenMP thread computes
-// its own slice of C with a single-threaded kernel (ldm's own for floats on AVX-512, see below;
+// its own slice of C with a single-threaded kernel (ldm's own for floats on AVX-512 or AVX2, see below;
 // else Eigen's, with Eigen's blocking and packing), packing into a per-thread buffer kept from
 // call to call; the threads meet only at the end of the parallel region. With EIGEN_USE_BLAS
 // (CMake LDM_USE_BLAS) the product is Eigen's BLAS call instead, which threads itself and does
@@ -14,10 +14,10 @@
 // region, before the product (bias, residual, zeroing) and after it (an activation), so that
 // work is threaded, takes no fork of its own and finds the slice in that thread's cache.
 //
-// Products of floats on a CPU with AVX-512 use ldm's own kernel (gemm_kernel.hpp), whose every
-// entry is one fma chain in a fixed order: the same bits on any thread count. Elsewhere (double,
-// or no AVX-512) it is Eigen's kernel, whose sums may differ in the last bits between thread
-// counts (never between runs with the same count).
+// Products of floats on a CPU with AVX-512, or AVX2 and FMA, use ldm's own kernel
+// (gemm_kernel.hpp), whose every entry is one fma chain in a fixed order: the same bits on any
+// thread count. Elsewhere (double, or an older CPU) it is Eigen's kernel, whose sums may differ in the last bits
+// between thread counts (never between runs with the same count).
 //
 // PackedWeights keeps the packed form of weights that do not change (a model sampling): the
 // kernel's left operand is then packed once, not on every call, and the same bits come out.
@@ -42,7 +42,7 @@
 
 namespace ldm::detail {
 
-// Products of floats take ldm's own kernel where it is built (AVX-512, gemm_kernel.hpp): the
+// Products of floats take ldm's own kernel where it is built (AVX-512 or AVX2, gemm_kernel.hpp): the
 // same bits on any thread count; others take Eigen's, or the BLAS with EIGEN_USE_BLAS.
 #ifdef EIGEN_USE_BLAS
 inline constexpr bool blas_products = true;
@@ -204,7 +204,7 @@ template <class S, int LhsOrder, int RhsOrder>
 void gemm_serial(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth, const S* lhs, Eigen::Index ldl, const S* rhs,
                  Eigen::Index ldr, S* res, Eigen::Index ldres, PackedWeights<S>* packs = nullptr) {
   thread_local PackingBuffers<S> buffers;
-#ifdef LDM_GEMM_KERNEL_AVX512
+#ifdef LDM_GEMM_KERNEL
   if constexpr (own_kernel<S>) {
     namespace gk = gemm_kernel;
     const Eigen::Index lhs_size = gk::packed_lhs_size(rows, depth), rhs_size = gk::packed_rhs_size(depth, cols);

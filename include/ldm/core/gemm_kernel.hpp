@@ -1,17 +1,23 @@
-// ldm's own single-precision GEMM kernel, for CPUs with AVX-512 (built with -mavx512f or
-// -march=native on such a CPU): C (rows x cols, column-major) += L (rows x depth) R (depth x cols).
+// ldm's own single-precision GEMM kernel, for CPUs with AVX-512 or with AVX2 and FMA (built with
+// -march=native on such a CPU, or -mavx512f / -mavx2 -mfma): C (rows x cols, column-major) +=
+// L (rows x depth) R (depth x cols).
 //
 // Why not Eigen's: Eigen 3.4's AVX-512 kernel keeps a 48 x 4 tile of C in 12 of the 32 vector
 // registers (nr = 4 is fixed), so each broadcast value of R feeds only 3 FMAs; here a 32 x 8
 // tile takes 16 registers and each value of L loaded feeds 8 FMAs, each broadcast 2. Measured
 // on one core of an AMD EPYC (Zen 5), the products of a training step at batch 256 and 1024,
-// packing included: 160-174 GFLOP/s against Eigen's 118-124 (bench/ldm_bench, BM_Gemm*).
+// packing included: 160-174 GFLOP/s against Eigen's 118-124 (bench/ldm_bench, BM_Gemm*). With
+// AVX2 (16 registers of 8 floats) a 16 x 8 tile would fill every register, so it is taken as
+// 16 x 6 and 16 x 2 (below): on one core of an AMD EPYC (Zen 3, FMA peak 97 GFLOP/s) the denoiser's
+// 256 x 256 x 1024 and 256 x 1024 x 256 products ran at 43-49 GFLOP/s with Eigen's kernel and
+// 56-62 with this one (the denoiser's training step: 5,650 -> 7,006 samples/s on 2 threads).
 //
 // The same bits on any thread count and any blocking: each element of C is one chain of fused
 // multiply-adds in increasing k, starting from C's value,
 //   c = fma(l[i, depth-1], r[depth-1, j], ... fma(l[i, 0], r[0, j], c)),
 // which is what a triple loop with std::fma computes (tests/core/gemm_kernel_test.cpp checks it
-// bit for bit). Slicing C between threads, or depth into blocks, changes no element's chain.
+// bit for bit). Slicing C between threads, or depth into blocks, changes no element's chain, and
+// neither does the vector width: AVX2 and AVX-512 builds give the same bits.
 //
 // Layout (Goto & van de Geijn, "Anatomy of high-performance matrix multiplication", 2008): L is
 // packed into panels of mr rows, each depth x mr values with the mr values of one k contiguous
@@ -24,39 +30,79 @@
 
 #include <algorithm>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
-#define LDM_GEMM_KERNEL_AVX512 1
+#define LDM_GEMM_KERNEL 1
 #endif
 
 namespace ldm::detail::gemm_kernel {
 
-#ifdef LDM_GEMM_KERNEL_AVX512
+using Index = Eigen::Index;
+
+#ifdef LDM_GEMM_KERNEL
 inline constexpr bool available = true;
 #else
 inline constexpr bool available = false;
 #endif
 
-using Index = Eigen::Index;
+// The vector of the instruction set built for, and how many accumulators a tile of C keeps in
+// registers. AVX-512: 16 of its 32 (a 32 x 8 tile). AVX2: 12 of its 16, the others holding two
+// registers of L and a broadcast of R (a 16 x 6 tile; on Zen 3 it ran 256 x 256 x 1024 products
+// at 57-62 GFLOP/s against 45-53 for 16 x 4 and 48-55 for 24 x 4).
+#if defined(__AVX512F__)
+using Vec = __m512;
+inline constexpr Index lanes = 16;
+inline constexpr int max_accumulators = 16;
+#elif defined(LDM_GEMM_KERNEL)
+using Vec = __m256;
+inline constexpr Index lanes = 8;
+inline constexpr int max_accumulators = 12;
+#else
+inline constexpr Index lanes = 8;  // unused: Eigen's kernel runs
+#endif
 
-inline constexpr Index mr = 32;  // rows of a tile of C: two 16-float registers
-inline constexpr Index nr = 8;   // columns of a tile of C
+inline constexpr int regs = 2;             // registers of one column of an L panel
+inline constexpr Index mr = regs * lanes;  // rows of a tile of C
+inline constexpr Index nr = 8;             // columns of a tile of C
 static_assert(mr % 8 == 0 && nr == 8, "the packs transpose 8 x 8 blocks");
-inline constexpr Index kc = 256;  // depth of a block: an R panel of 8 KB in L1
-inline constexpr Index mc = 512;  // rows of L per block: 512 KB of L panels in L2
+inline constexpr Index kc = 256;            // depth of a block: an R panel of 8 KB in L1
+inline constexpr Index mc = 512 / mr * mr;  // rows of L per block (whole panels): ~512 KB of L panels in L2
 
 // Floats in L packed (rows rounded up to whole panels).
 inline Index packed_lhs_size(Index rows, Index depth) { return (rows + mr - 1) / mr * mr * depth; }
 // Floats in R packed (the last panel only as wide as it needs).
 inline Index packed_rhs_size(Index depth, Index cols) { return cols * depth; }
 
-#ifdef LDM_GEMM_KERNEL_AVX512
+#ifdef LDM_GEMM_KERNEL
 
-// Lanes of the first and the second 16 rows of a tile that hold one of its n rows.
-inline __mmask16 low_mask(Index n) { return n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1); }
-inline __mmask16 high_mask(Index n) {
-  return n >= 32 ? 0xFFFF : n <= 16 ? 0 : static_cast<__mmask16>((1u << (n - 16)) - 1);
+// The vector operations the kernel needs. The partial ones move the first n lanes (n < 0: none,
+// n >= lanes: all) and leave the rest zero or untouched; a masked lane is never read or written.
+#if defined(__AVX512F__)
+inline __mmask16 first_lanes(Index n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1); }
+inline Vec load(const float* p) { return _mm512_loadu_ps(p); }
+inline Vec load_aligned(const float* p) { return _mm512_load_ps(p); }
+inline Vec load_first(const float* p, Index n) { return _mm512_maskz_loadu_ps(first_lanes(n), p); }
+inline void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+inline void store_aligned(float* p, Vec v) { _mm512_store_ps(p, v); }
+inline void store_first(float* p, Vec v, Index n) { _mm512_mask_storeu_ps(p, first_lanes(n), v); }
+inline Vec broadcast(float x) { return _mm512_set1_ps(x); }
+inline Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline Vec zero() { return _mm512_setzero_ps(); }
+#else
+inline __m256i first_lanes(Index n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::clamp<Index>(n, 0, 8))),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
+inline Vec load(const float* p) { return _mm256_loadu_ps(p); }
+inline Vec load_aligned(const float* p) { return _mm256_load_ps(p); }
+inline Vec load_first(const float* p, Index n) { return _mm256_maskload_ps(p, first_lanes(n)); }
+inline void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+inline void store_aligned(float* p, Vec v) { _mm256_store_ps(p, v); }
+inline void store_first(float* p, Vec v, Index n) { _mm256_maskstore_ps(p, first_lanes(n), v); }
+inline Vec broadcast(float x) { return _mm256_set1_ps(x); }
+inline Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+inline Vec zero() { return _mm256_setzero_ps(); }
+#endif
 
 // dst[i * ldd + j] = src[j * lds + i] for i, j < 8: an 8 x 8 block transposed in registers
 // (unpack pairs, shuffle quads, swap 128-bit halves).
@@ -90,13 +136,12 @@ void pack_lhs(float* to, const float* l, Index ldl, Index rows, Index depth) {
   for (Index p = 0; p < rows; p += mr, to += mr * depth) {
     const Index n = std::min(mr, rows - p);
     if constexpr (Order == Eigen::ColMajor) {
-      // A column of L is contiguous: copy mr values per k.
-      const __mmask16 m0 = low_mask(n), m1 = high_mask(n);
-      for (Index k = 0; k < depth; ++k) {
-        const float* from = l + p + k * ldl;
-        _mm512_store_ps(to + k * mr, _mm512_maskz_loadu_ps(m0, from));
-        _mm512_store_ps(to + k * mr + 16, n > 16 ? _mm512_maskz_loadu_ps(m1, from + 16) : _mm512_setzero_ps());
-      }
+      // A column of L is contiguous: copy mr values per k, a register at a time.
+      for (Index k = 0; k < depth; ++k)
+        for (Index v = 0; v < mr; v += lanes) {
+          const float* from = l + p + k * ldl + v;
+          store_aligned(to + k * mr + v, n >= v + lanes ? load(from) : n > v ? load_first(from, n - v) : zero());
+        }
     } else {
       // A row of L is contiguous along k: transpose 8 x 8 blocks of a full panel, the rest one by one.
       const Index blocked = n == mr ? depth / 8 * 8 : 0;
@@ -136,67 +181,73 @@ void pack_rhs(float* to, const float* r, Index ldr, Index depth, Index cols) {
 }
 
 // C's tile (rows x W, leading dimension ldc) += P panels of L (each kc x mr, the next one
-// panel_stride values on) times an R panel (kc x W): one fma chain per element of C in increasing
-// k. rows <= P mr; only a single panel (P = 1) may be partial. A narrow R panel (one or two
-// rows being sampled) takes several L panels at once so that enough chains run side by side to
-// hide the fma's latency (8 chains in flight on two FMA units of 4 cycles).
-template <int W, int P>
+// panel_stride values on) times W columns of an R panel (kc x Stride, W <= Stride): one fma chain
+// per element of C in increasing k. rows <= P mr; only a single panel (P = 1) may be partial. A
+// narrow R panel (one or two rows being sampled) takes several L panels at once so that enough
+// chains run side by side to hide the fma's latency (8 chains in flight on two FMA units of 4
+// cycles).
+template <int W, int P, int Stride>
 inline void tile(const float* a, Index panel_stride, const float* b, Index depth, float* c, Index ldc, Index rows) {
-  static_assert(P == 1 || W <= 4, "at most 2 P W accumulators of the 32 registers");
-  constexpr int H = 2 * P;  // 16-row halves
+  constexpr int H = regs * P;  // registers of L
+  static_assert(H * W <= max_accumulators && W <= Stride, "the accumulators must stay in registers");
   const bool partial = P == 1 && rows < mr;
-  const __mmask16 m0 = low_mask(rows), m1 = high_mask(rows);
-  const bool high = !partial || rows > 16;  // no pointer past the second half's start when it has no row
-  __m512 acc[H][W];
+  Vec acc[H][W];
 #pragma GCC unroll 8
   for (int j = 0; j < W; ++j)
 #pragma GCC unroll 8
     for (int h = 0; h < H; ++h) {
-      float* at = c + j * ldc + h * 16;
-      if (!partial)
-        acc[h][j] = _mm512_loadu_ps(at);
-      else if (h == 0)
-        acc[h][j] = _mm512_maskz_loadu_ps(m0, at);
-      else
-        acc[h][j] = high ? _mm512_maskz_loadu_ps(m1, at) : _mm512_setzero_ps();
+      // A partial tile's last registers may hold no row: no pointer is formed past the first.
+      const float* at = c + j * ldc;
+      acc[h][j] = !partial           ? load(at + h * lanes)
+                  : rows > h * lanes ? load_first(at + h * lanes, rows - h * lanes)
+                                     : zero();
     }
-  for (Index k = 0; k < depth; ++k, b += W) {
-    __m512 lhs[H];
+  for (Index k = 0; k < depth; ++k, b += Stride) {
+    Vec lhs[H];
 #pragma GCC unroll 8
-    for (int h = 0; h < H; ++h) lhs[h] = _mm512_load_ps(a + (h / 2) * panel_stride + k * mr + (h % 2) * 16);
+    for (int h = 0; h < H; ++h) lhs[h] = load_aligned(a + (h / regs) * panel_stride + k * mr + (h % regs) * lanes);
 #pragma GCC unroll 8
     for (int j = 0; j < W; ++j) {
-      const __m512 bj = _mm512_set1_ps(b[j]);
+      const Vec bj = broadcast(b[j]);
 #pragma GCC unroll 8
-      for (int h = 0; h < H; ++h) acc[h][j] = _mm512_fmadd_ps(lhs[h], bj, acc[h][j]);
+      for (int h = 0; h < H; ++h) acc[h][j] = fma(lhs[h], bj, acc[h][j]);
     }
   }
 #pragma GCC unroll 8
   for (int j = 0; j < W; ++j)
 #pragma GCC unroll 8
     for (int h = 0; h < H; ++h) {
-      float* at = c + j * ldc + h * 16;
+      float* at = c + j * ldc;
       if (!partial)
-        _mm512_storeu_ps(at, acc[h][j]);
-      else if (h == 0)
-        _mm512_mask_storeu_ps(at, m0, acc[h][j]);
-      else if (high)
-        _mm512_mask_storeu_ps(at, m1, acc[h][j]);
+        store(at + h * lanes, acc[h][j]);
+      else if (rows > h * lanes)
+        store_first(at + h * lanes, acc[h][j], rows - h * lanes);
     }
 }
 
-// Rows [first, last) of C's columns from one R panel w wide (1 .. nr): four L panels at a time
-// for one or two columns, two for three or four, then one.
-template <int W>
-void tiles(Index first, Index last, const float* lhs, Index depth, Index k0, const float* b, Index kb, float* c,
-           Index ldc) {
-  constexpr int P = W <= 2 ? 4 : W <= 4 ? 2 : 1;
+// Rows [first, last) of W columns of C from an R panel Stride wide: as many L panels at a time
+// (at most four) as the accumulators allow, then one.
+template <int W, int Stride>
+void tiles_of(Index first, Index last, const float* lhs, Index depth, Index k0, const float* b, Index kb, float* c,
+              Index ldc) {
+  constexpr int P = std::clamp(max_accumulators / (regs * W), 1, 4);
   Index p = first;
   if constexpr (P > 1)
     for (; p + P * mr <= last; p += P * mr)
-      tile<W, P>(lhs + p * depth + k0 * mr, mr * depth, b, kb, c + p, ldc, P * mr);
+      tile<W, P, Stride>(lhs + p * depth + k0 * mr, mr * depth, b, kb, c + p, ldc, P * mr);
   for (; p < last; p += mr)
-    tile<W, 1>(lhs + p * depth + k0 * mr, mr * depth, b, kb, c + p, ldc, std::min(mr, last - p));
+    tile<W, 1, Stride>(lhs + p * depth + k0 * mr, mr * depth, b, kb, c + p, ldc, std::min(mr, last - p));
+}
+
+// Rows [first, last) of C's columns from one R panel W wide (1 .. nr), in groups of columns as
+// wide as the accumulators allow (AVX-512: all 8; AVX2: 6, then 2).
+template <int W>
+void tiles(Index first, Index last, const float* lhs, Index depth, Index k0, const float* b, Index kb, float* c,
+           Index ldc) {
+  constexpr int G = std::min(W, max_accumulators / regs);
+  constexpr int full = W / G * G;
+  for (int j = 0; j < full; j += G) tiles_of<G, W>(first, last, lhs, depth, k0, b + j, kb, c + j * ldc, ldc);
+  if constexpr (full < W) tiles_of<W - full, W>(first, last, lhs, depth, k0, b + full, kb, c + full * ldc, ldc);
 }
 
 // C (rows x cols, column-major, leading dimension ldc) += L R from their packed forms
@@ -218,6 +269,6 @@ inline void multiply_packed(Index rows, Index cols, Index depth, const float* lh
   }
 }
 
-#endif  // LDM_GEMM_KERNEL_AVX512
+#endif  // LDM_GEMM_KERNEL
 
 }  // namespace ldm::detail::gemm_kernel
