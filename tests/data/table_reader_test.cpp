@@ -138,6 +138,14 @@ TEST_CASE("read_table: na_values decide what is missing, in any case, quoted or 
   CHECK_FALSE(changed.table.schema.columns[1].has_missing);
 }
 
+TEST_CASE("read_table: a column's missing cells are written back as the file wrote most of them") {
+  // a: one empty cell, then two NA; b: NA then empty, once each (the first of equals wins).
+  const TableRead r = read("a,b\n,NA\n1,\nNA,2\nNA,3\n");
+  CHECK(r.table.schema.columns[0].missing_text == "NA");
+  CHECK(r.table.schema.columns[1].missing_text == "NA");
+  CHECK(read("a\nNA\n\n\n1\n").table.schema.columns[0].missing_text == "");
+}
+
 TEST_CASE("read_table: a dropped column may hold anything") {
   std::string text = "id,junk,x\n";
   for (int i = 0; i < 2000; ++i)

@@ -33,7 +33,7 @@ struct Column {
   // by value when all are integers ("9" before "10"), else by text.
   std::vector<std::string> categories = {};
   bool has_missing = false;       // the training file has at least one missing cell here
-  std::string missing_text = {};  // how the file wrote its missing cells (the first one seen): "", "NA", ...
+  std::string missing_text = {};  // how the file wrote its missing cells (the most frequent spelling): "", "NA", ...
   double min = 0, max = 0;        // numeric and integer: the range of the present values
   int decimals = 0;               // numeric: the most digits after the decimal point in the file
 

@@ -197,7 +197,7 @@ inline TableRead read_table_from(const std::string& path, const std::string_view
     Column& column = schema.columns.emplace_back();
     column.name = reading.name;
     column.has_missing = reading.has_missing;
-    column.missing_text = reading.missing_text;
+    column.missing_text = most_frequent_spelling(reading.missing_spellings);
     if (reading.kind == ColumnReading::Kind::categorical) {
       column.type = ColumnType::categorical;
       auto [sorted, rank] = sorted_categories(reading.codes.texts());
@@ -263,7 +263,8 @@ inline Table read_table_from(const std::string& path, const std::string_view* te
   for (std::size_t s = 0; s < parsed.columns.size(); ++s) {
     const ColumnReading& reading = parsed.columns[s];
     Column& column = table.schema.columns[s];
-    if (reading.has_missing && !column.has_missing) column.missing_text = reading.missing_text;
+    if (reading.has_missing && !column.has_missing)
+      column.missing_text = most_frequent_spelling(reading.missing_spellings);
     column.has_missing = reading.has_missing;
     if (!column.is_categorical() && reading.present > 0) {
       column.min = reading.min;

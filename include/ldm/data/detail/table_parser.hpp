@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ldm::detail {
@@ -36,7 +37,9 @@ struct ColumnReading {
 
   std::size_t present = 0;
   bool has_missing = false;
-  std::string missing_text;
+  // Each spelling of a missing cell and how often it was seen: a file that writes both "" and
+  // "NA" gets back the one it wrote most (the first of equals).
+  std::vector<std::pair<std::string, std::size_t>> missing_spellings;
   double min = std::numeric_limits<double>::infinity(), max = -std::numeric_limits<double>::infinity();
   bool whole = true;
   int decimals = 0;
@@ -47,6 +50,22 @@ struct ColumnReading {
   std::vector<std::size_t> text_ends;
   std::string texts;
 };
+
+inline void count_spelling(std::vector<std::pair<std::string, std::size_t>>& spellings, std::string_view text) {
+  for (auto& [spelling, count] : spellings)
+    if (spelling == text) {
+      ++count;
+      return;
+    }
+  spellings.emplace_back(text, 1);
+}
+
+// The spelling seen most often; the first of equals. Empty if none was seen.
+inline std::string most_frequent_spelling(const std::vector<std::pair<std::string, std::size_t>>& spellings) {
+  const auto most = std::max_element(spellings.begin(), spellings.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; });
+  return most == spellings.end() ? std::string{} : most->first;
+}
 
 struct ParsedTable {
   std::vector<ColumnReading> columns;  // kept columns, in result order
@@ -152,10 +171,8 @@ class TableParser {
     const std::string_view text = cell.quoted ? trim_blanks(cell.text) : cell.text;
     if (na_(text)) {  // quoted or not, as pandas does
       value = std::numeric_limits<double>::quiet_NaN();
-      if (!c.has_missing) {
-        c.has_missing = true;
-        c.missing_text = text;
-      }
+      c.has_missing = true;
+      count_spelling(c.missing_spellings, text);
       if (c.kind == ColumnReading::Kind::inferred) c.forms.push_back(0);
       return;
     }
