@@ -133,7 +133,7 @@ ParsedTable parse_source(const std::string& path, const std::string_view* text, 
 // something): the mark of an identifier, which a model cannot learn.
 inline bool unique_on_every_row(const Matrix<double>& cells, Eigen::Index c, const ColumnReading& column) {
   const Eigen::Index rows = cells.rows();
-  if (rows < 10 || column.has_missing) return false;
+  if (rows < 10 || column.has_missing()) return false;
   if (column.kind == ColumnReading::Kind::categorical) return column.codes.size() == static_cast<std::size_t>(rows);
   if (!column.whole) return false;  // measurements with decimals are often all different
   if (column.max - column.min + 1 < static_cast<double>(rows)) return false;  // too few whole numbers between
@@ -196,8 +196,8 @@ inline TableRead read_table_from(const std::string& path, const std::string_view
       if (!valid_utf8(text)) throw not_utf8(concat("column ", quoted_text(reading.name), ": ", quoted_text(text)));
     Column& column = schema.columns.emplace_back();
     column.name = reading.name;
-    column.has_missing = reading.has_missing;
-    column.missing_text = most_frequent_spelling(reading.missing_spellings);
+    column.has_missing = reading.has_missing();
+    column.missing_text = reading.missing_text();
     if (reading.kind == ColumnReading::Kind::categorical) {
       column.type = ColumnType::categorical;
       auto [sorted, rank] = sorted_categories(reading.codes.texts());
@@ -263,9 +263,8 @@ inline Table read_table_from(const std::string& path, const std::string_view* te
   for (std::size_t s = 0; s < parsed.columns.size(); ++s) {
     const ColumnReading& reading = parsed.columns[s];
     Column& column = table.schema.columns[s];
-    if (reading.has_missing && !column.has_missing)
-      column.missing_text = most_frequent_spelling(reading.missing_spellings);
-    column.has_missing = reading.has_missing;
+    if (reading.has_missing() && !column.has_missing) column.missing_text = reading.missing_text();
+    column.has_missing = reading.has_missing();
     if (!column.is_categorical() && reading.present > 0) {
       column.min = reading.min;
       column.max = reading.max;

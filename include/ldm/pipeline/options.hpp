@@ -56,8 +56,9 @@ inline FitOptions table_fit_options(Eigen::Index rows) {
     o.vae.steps = 20000;
     o.vae.cosine_decay = true;
   }
-  o.denoiser.steps = std::clamp<long long>(2 * static_cast<long long>(rows), o.denoiser.steps, 9000);
-  if (o.denoiser.steps > FitOptions{}.denoiser.steps) o.denoiser.batch_size = 128;
+  const long long base_steps = o.denoiser.steps;
+  o.denoiser.steps = std::clamp<long long>(2 * static_cast<long long>(rows), base_steps, 9000);
+  if (o.denoiser.steps > base_steps) o.denoiser.batch_size = 128;
   return o;
 }
 

@@ -36,7 +36,6 @@ struct ColumnReading {
   std::string declared;           // for messages: "declared numeric", "the schema says integer"
 
   std::size_t present = 0;
-  bool has_missing = false;
   // Each spelling of a missing cell and how often it was seen: a file that writes both "" and
   // "NA" gets back the one it wrote most (the first of equals).
   std::vector<std::pair<std::string, std::size_t>> missing_spellings;
@@ -49,23 +48,25 @@ struct ColumnReading {
   std::vector<std::uint8_t> forms;
   std::vector<std::size_t> text_ends;
   std::string texts;
+
+  bool has_missing() const { return !missing_spellings.empty(); }
+
+  void count_missing(std::string_view text) {
+    for (auto& [spelling, count] : missing_spellings)
+      if (spelling == text) {
+        ++count;
+        return;
+      }
+    missing_spellings.emplace_back(text, 1);
+  }
+
+  // The spelling seen most often; the first of equals. Empty if none was seen.
+  std::string missing_text() const {
+    const auto most = std::max_element(missing_spellings.begin(), missing_spellings.end(),
+                                       [](const auto& a, const auto& b) { return a.second < b.second; });
+    return most == missing_spellings.end() ? std::string{} : most->first;
+  }
 };
-
-inline void count_spelling(std::vector<std::pair<std::string, std::size_t>>& spellings, std::string_view text) {
-  for (auto& [spelling, count] : spellings)
-    if (spelling == text) {
-      ++count;
-      return;
-    }
-  spellings.emplace_back(text, 1);
-}
-
-// The spelling seen most often; the first of equals. Empty if none was seen.
-inline std::string most_frequent_spelling(const std::vector<std::pair<std::string, std::size_t>>& spellings) {
-  const auto most = std::max_element(spellings.begin(), spellings.end(),
-                                     [](const auto& a, const auto& b) { return a.second < b.second; });
-  return most == spellings.end() ? std::string{} : most->first;
-}
 
 struct ParsedTable {
   std::vector<ColumnReading> columns;  // kept columns, in result order
@@ -171,8 +172,7 @@ class TableParser {
     const std::string_view text = cell.quoted ? trim_blanks(cell.text) : cell.text;
     if (na_(text)) {  // quoted or not, as pandas does
       value = std::numeric_limits<double>::quiet_NaN();
-      c.has_missing = true;
-      count_spelling(c.missing_spellings, text);
+      c.count_missing(text);
       if (c.kind == ColumnReading::Kind::inferred) c.forms.push_back(0);
       return;
     }
