@@ -72,15 +72,22 @@ awk 'BEGIN { srand(11); print "colour,count,size,id";
   2> mixed.log || fail "mixed train exited $?: $(tail -2 mixed.log)"
 grep -q "colour.*categorical.*3 categories" mixed.log || fail "no schema line for colour: $(head -4 mixed.log)"
 grep -q "count.*integer.*missing ('NA')" mixed.log || fail "no schema line for count: $(head -4 mixed.log)"
-grep -q "a mixed table (the mixed VAE, its own defaults); VAE 100 steps (KL weight 0.001), denoiser 100 steps of 32 rows" mixed.log \
+grep -q "a mixed table (the mixed VAE, its own defaults), encoded rows 7 wide; VAE 100 steps (KL weight 0.001), denoiser 100 steps of 32 rows" mixed.log \
   || fail "a mixed table of 150 rows did not keep FitOptions' VAE: $(grep "VAE .* steps" mixed.log)"
 { cat mixed.csv; tail -n +2 mixed.csv; tail -n +2 mixed.csv; } > mixed450.csv  # 450 rows: the larger tables' VAE
 "$ldm" train --data mixed450.csv --drop-column id --out mixed450.safetensors --vae-steps 2 --denoiser-steps 2 \
   --hidden-size 16 --num-layers 1 --num-steps 50 2> mixed450.log || fail "mixed450 train exited $?: $(tail -2 mixed450.log)"
-grep -q "a mixed table (the mixed VAE, its own defaults); VAE 2 steps (KL weight 1e-05, cosine rate), denoiser 2 steps of 256 rows" \
+grep -q "a mixed table (the mixed VAE, its own defaults), encoded rows 7 wide; VAE 2 steps (KL weight 1e-05, cosine rate), denoiser 2 steps of 256 rows" \
   mixed450.log || fail "a mixed table of 450 rows did not get its own defaults: $(grep "VAE .* steps" mixed450.log)"
-grep -q "ldm: a numeric table; VAE 100 steps (KL weight 0.001), denoiser 100 steps of 32 rows" train.log \
+grep -q "ldm: a numeric table, rows 3 wide; VAE 100 steps (KL weight 0.001), denoiser 100 steps of 32 rows" train.log \
   || fail "a numeric table did not keep FitOptions' defaults: $(grep "VAE .* steps" train.log)"
+# Rows wider than 128 entries (a column of 450 categories, 457 wide with the others): fewer VAE
+# steps by default, floor(20,000 * 210,080 / (144,416 + 513 * 457)) (pipeline/options.hpp).
+awk -F, 'NR == 1 { print $0 ",tag" } NR > 1 { print $0 ",t" NR }' mixed450.csv > wide.csv
+"$ldm" train --data wide.csv --drop-column id --out wide.safetensors --denoiser-steps 2 --batch-size 4 --hidden-size 16 \
+  --num-layers 1 --num-steps 50 2> wide.log || fail "wide train exited $?: $(tail -2 wide.log)"
+grep -q "encoded rows 457 wide; VAE 11090 steps (KL weight 1e-05, cosine rate)" wide.log \
+  || fail "a 457-wide table did not get the capped VAE budget: $(grep "VAE .* steps" wide.log)"
 grep -q '"categorical"' mixed.schema.json || fail "--schema-out wrote no schema: $(head -c 200 mixed.schema.json)"
 "$ldm" sample --model mixed.safetensors -n 60 --seed 1 --out mixed_s.csv 2> /dev/null || fail "mixed sample exited $?"
 [ "$(head -1 mixed_s.csv)" = "colour,count,size" ] || fail "mixed samples header is '$(head -1 mixed_s.csv)'"

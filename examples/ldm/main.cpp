@@ -288,13 +288,15 @@ CLI::App* add_train(CLI::App& app, TrainArgs& a) {
   train->add_option("--num-steps", a.fit.model.num_steps, "diffusion timesteps")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  const ldm::FitOptions large_table = ldm::table_fit_options(1 << 30);
+  const ldm::FitOptions large_table = ldm::table_fit_options(1 << 30, 1);
   train
       ->add_option("--vae-steps", a.fit.vae.steps,
                    "VAE optimizer steps (default " + std::to_string(a.fit.vae.steps) + "; " +
                        std::to_string(large_table.vae.steps) + " for a table of " +
                        std::to_string(ldm::table_long_vae_rows) +
-                       " rows or more with categorical columns or missing cells)")
+                       " rows or more with categorical columns or missing cells; fewer when its encoded rows are "
+                       "wider than " +
+                       std::to_string(ldm::table_vae_full_width) + ", one entry per category)")
       ->check(CLI::NonNegativeNumber);
   train
       ->add_option("--denoiser-steps", a.fit.denoiser.steps,
@@ -327,9 +329,9 @@ CLI::App* add_train(CLI::App& app, TrainArgs& a) {
 }
 
 // The options of a run: the defaults (FitOptions', or ldm::table_fit_options for a mixed table
-// of `rows` rows), the --options file over them, the flags given over that.
-ldm::FitOptions fit_options(const TrainArgs& a, bool mixed, Eigen::Index rows) {
-  ldm::FitOptions fit = mixed ? ldm::table_fit_options(rows) : ldm::FitOptions{};
+// of `rows` rows encoded `width` wide), the --options file over them, the flags given over that.
+ldm::FitOptions fit_options(const TrainArgs& a, bool mixed, Eigen::Index rows, Eigen::Index width) {
+  ldm::FitOptions fit = mixed ? ldm::table_fit_options(rows, width) : ldm::FitOptions{};
   if (!a.options_file.empty()) {
     std::ifstream in(a.options_file);
     if (!in) throw std::runtime_error("--options " + a.options_file + ": cannot read the file");
@@ -404,11 +406,12 @@ int run_train(TrainArgs a) {
   const ldm::Table& features = data.features;
   if (features.schema.size() == 0) throw std::invalid_argument(a.data + ": no column is left to learn");
   const bool mixed = !features.schema.all_numeric_complete();
-  a.fit = fit_options(a, mixed, features.rows());
-  std::fprintf(stderr, "ldm: %s; VAE %lld steps (KL weight %g%s), denoiser %lld steps of %d rows\n",
-               mixed ? "a mixed table (the mixed VAE, its own defaults)" : "a numeric table", a.fit.vae.steps,
-               a.fit.vae.kl_weight, a.fit.vae.cosine_decay ? ", cosine rate" : "", a.fit.denoiser.steps,
-               a.fit.denoiser.batch_size);
+  const Eigen::Index width = ldm::layout_for(features.schema).width;
+  a.fit = fit_options(a, mixed, features.rows(), width);
+  std::fprintf(stderr, "ldm: %s rows %lld wide; VAE %lld steps (KL weight %g%s), denoiser %lld steps of %d rows\n",
+               mixed ? "a mixed table (the mixed VAE, its own defaults), encoded" : "a numeric table,",
+               static_cast<long long>(width), a.fit.vae.steps, a.fit.vae.kl_weight,
+               a.fit.vae.cosine_decay ? ", cosine rate" : "", a.fit.denoiser.steps, a.fit.denoiser.batch_size);
   const auto start = std::chrono::steady_clock::now();
   const ldm::Key key = ldm::make_key(a.seed);
   std::unique_ptr<ldm::TableDiffusion<float>::Run> table_run;

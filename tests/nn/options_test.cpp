@@ -25,13 +25,17 @@ TEST_CASE("param_count is exact at the seed defaults and equals what visit repor
   // encoder 73728 + 65792 + 2 * 8224; decoder 8448 + 65792 + 73759;
   // denoiser 65792 + 8448 + 4 * (512 + 263168 + 262400) + 8224 (worked out by hand).
   REQUIRE(param_count(o) == 155968u + 147999u + 2186784u);
+  REQUIRE(vae_param_count(o) == 155968u + 147999u);
   const auto [enc, dec, den] = build<float>(o, make_key(0));
   REQUIRE(count_parameters(enc) + count_parameters(dec) + count_parameters(den) == param_count(o));
+  REQUIRE(count_parameters(enc) + count_parameters(dec) == vae_param_count(o));
   for (const Options small : {Options{.input_size = 5, .latent_size = 2, .hidden_size = 4, .num_layers = 0},
                               Options{.input_size = 1, .latent_size = 7, .hidden_size = 2, .num_layers = 3}}) {
     const auto [e, d, n] = build<double>(small, make_key(1));
     REQUIRE(count_parameters(e) + count_parameters(d) + count_parameters(n) == param_count(small));
+    REQUIRE(count_parameters(e) + count_parameters(d) == vae_param_count(small));
   }
+  REQUIRE_THROWS_WITH(vae_param_count(Options{}), Contains("input_size is required"));
 }
 
 TEST_CASE("bad options throw a message naming the option") {

@@ -48,25 +48,26 @@ TEST_CASE("FitOptions' defaults: latent 16, the seed's other sizes, an automatic
 TEST_CASE(
     "table_fit_options: from 400 rows a weaker KL term and a longer VAE, a denoiser budget growing with rows from "
     "3000") {
-  const FitOptions t = table_fit_options(6021);
+  const FitOptions t = table_fit_options(6021, 12);
   CHECK(t.vae.kl_weight == 1e-5);
   CHECK(t.vae.steps == 20000);
   CHECK(t.vae.cosine_decay);
-  CHECK(table_fit_options(400).vae.kl_weight == 1e-5);
+  CHECK(table_fit_options(400, 12).vae.kl_weight == 1e-5);
   // Under 400 rows: FitOptions' own (the denoiser too, up to 3,000 rows).
-  CHECK(nlohmann::json(table_fit_options(1)) == nlohmann::json(FitOptions{}));
-  CHECK(nlohmann::json(table_fit_options(399)) == nlohmann::json(FitOptions{}));
-  CHECK(table_fit_options(table_long_vae_rows - 1).vae.kl_weight == FitOptions{}.vae.kl_weight);
+  CHECK(nlohmann::json(table_fit_options(1, 12)) == nlohmann::json(FitOptions{}));
+  CHECK(nlohmann::json(table_fit_options(399, 12)) == nlohmann::json(FitOptions{}));
+  CHECK(table_fit_options(table_long_vae_rows - 1, 12).vae.kl_weight == FitOptions{}.vae.kl_weight);
   // 2 denoiser steps per row, between 6,000 of 256 rows and 9,000 of 128 (more than 6,000: 128).
-  CHECK(table_fit_options(3000).denoiser.steps == 6000);
-  CHECK(table_fit_options(3000).denoiser.batch_size == 256);
-  CHECK(table_fit_options(3001).denoiser.steps == 6002);
-  CHECK(table_fit_options(3001).denoiser.batch_size == 128);
-  CHECK(table_fit_options(4000).denoiser.steps == 8000);
+  CHECK(table_fit_options(3000, 12).denoiser.steps == 6000);
+  CHECK(table_fit_options(3000, 12).denoiser.batch_size == 256);
+  CHECK(table_fit_options(3001, 12).denoiser.steps == 6002);
+  CHECK(table_fit_options(3001, 12).denoiser.batch_size == 128);
+  CHECK(table_fit_options(4000, 12).denoiser.steps == 8000);
   CHECK(t.denoiser.steps == 9000);
   CHECK(t.denoiser.batch_size == 128);
-  CHECK(table_fit_options(50000).denoiser.steps == 9000);
-  CHECK_THROWS_WITH(table_fit_options(0), Catch::Contains("rows"));
+  CHECK(table_fit_options(50000, 12).denoiser.steps == 9000);
+  CHECK_THROWS_WITH(table_fit_options(0, 12), Catch::Contains("rows"));
+  CHECK_THROWS_WITH(table_fit_options(400, 0), Catch::Contains("width"));
   // Everything else is FitOptions' own.
   FitOptions rest = t;
   rest.vae.kl_weight = FitOptions{}.vae.kl_weight;
@@ -80,6 +81,29 @@ TEST_CASE(
   CHECK(patched.vae.steps == 300);
   CHECK(patched.vae.kl_weight == 1e-5);
   CHECK(patched.denoiser.steps == 9000);
+}
+
+TEST_CASE("table_fit_options: rows wider than 128 entries get fewer VAE steps, as many weights trained in all") {
+  // VAE weights at width w with the default model (latent 16, hidden 256): 144,416 + 513 w.
+  const auto weights = [](long long w) { return 144416LL + 513 * w; };
+  Options at = FitOptions{}.model;
+  at.input_size = 956;
+  REQUIRE(vae_param_count(at) == static_cast<std::size_t>(weights(956)));
+  CHECK(table_fit_options(400, 128).vae.steps == 20000);
+  CHECK(table_fit_options(400, 129).vae.steps == 19951);  // floor(20,000 * 210,080 / 210,593)
+  CHECK(table_fit_options(1500, 956).vae.steps == 6618);
+  CHECK(table_fit_options(50000, 956).vae.steps == 6618);  // the denoiser's budget is not the width's
+  CHECK(table_fit_options(50000, 956).denoiser.steps == 9000);
+  // Under 400 rows the 5,600 steps stay until the long VAE's weight budget binds (width 1,182).
+  CHECK(table_fit_options(399, 1181).vae.steps == 5600);
+  CHECK(table_fit_options(399, 3000).vae.steps == 2495);
+  for (const long long w : {1LL, 300LL, 777LL, 5000LL, 100000LL}) {
+    const long long steps = table_fit_options(1000, w).vae.steps;
+    CHECK(steps * weights(w) <= 20000 * weights(128));
+    CHECK((steps == 20000 || (steps + 1) * weights(w) > 20000 * weights(128)));
+  }
+  // A width beyond int (no model has such an input) clamps instead of overflowing.
+  CHECK(table_fit_options(1000, Eigen::Index{1} << 40).vae.steps == 0);
 }
 
 TEST_CASE("FitOptions and SampleOptions round-trip through JSON with other values in every nested struct") {

@@ -53,19 +53,33 @@ inline std::size_t output_size(const Options& o) {
 
 namespace detail {
 
+// A dense layer's weight and bias.
+template <class N>
+N dense_param_count(N fan_in, N fan_out) {
+  return fan_in * fan_out + fan_out;
+}
+
+// The encoder's and decoder's scalars: what the VAE stage trains.
+template <class N>
+N vae_param_count_as(const Options& o) {
+  const N in = static_cast<N>(o.input_size), lat = static_cast<N>(o.latent_size), hid = static_cast<N>(o.hidden_size);
+  const auto dense = dense_param_count<N>;
+  const N encoder = dense(in, hid) + dense(hid, hid) + 2 * dense(hid, lat);
+  const N decoder = dense(lat, hid) + dense(hid, hid) + dense(hid, in);
+  return encoder + decoder;
+}
+
 // The parameter count of the three models in the number type N: std::size_t for param_count,
 // long double where a checkpoint's options must be compared with its size before they are
 // trusted (exact below 2^64, no overflow for hostile options). The one place that knows it.
 template <class N>
 N param_count_as(const Options& o) {
-  const N in = static_cast<N>(o.input_size), lat = static_cast<N>(o.latent_size), hid = static_cast<N>(o.hidden_size);
-  const auto dense = [](N fan_in, N fan_out) { return fan_in * fan_out + fan_out; };  // weight and bias
-  const N encoder = dense(in, hid) + dense(hid, hid) + 2 * dense(hid, lat);
-  const N decoder = dense(lat, hid) + dense(hid, hid) + dense(hid, in);
+  const N lat = static_cast<N>(o.latent_size), hid = static_cast<N>(o.hidden_size);
+  const auto dense = dense_param_count<N>;
   const N block = 2 * hid + dense(hid, 4 * hid) + dense(4 * hid, hid);  // norm, up, down
   const N denoiser = dense(hid, hid) + dense(lat, hid) + static_cast<N>(o.num_layers) * block + dense(hid, lat);
   const N label_embed = o.num_classes > 0 ? (static_cast<N>(o.num_classes) + 1) * hid : N(0);
-  return encoder + decoder + denoiser + label_embed;
+  return vae_param_count_as<N>(o) + denoiser + label_embed;
 }
 
 }  // namespace detail
@@ -74,5 +88,11 @@ N param_count_as(const Options& o) {
 inline std::size_t param_count(const Options& o) {
   validate(o);
   return detail::param_count_as<std::size_t>(o);
+}
+
+// The encoder's and decoder's scalars alone (the denoiser's do not grow with the input width).
+inline std::size_t vae_param_count(const Options& o) {
+  validate(o);
+  return detail::vae_param_count_as<std::size_t>(o);
 }
 }  // namespace ldm

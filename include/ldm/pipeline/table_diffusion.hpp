@@ -50,7 +50,7 @@ struct TableDiffusion {
   }
 
   // Trains on the table in one go (no checkpoints); labels as in start(). The defaults measured
-  // on real tables are table_fit_options(table.rows()) (pipeline/options.hpp).
+  // on real tables are table_fit_options(table.rows(), the encoded width) (pipeline/options.hpp).
   static TableDiffusion fit(const Table& table, const FitOptions& options, Key key,
                             const ProgressCallback& progress = {}, const std::vector<std::string>& labels = {},
                             const EncodingOptions& encoding_options = {}) {
