@@ -50,10 +50,10 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FitOptions, model, schedule, vae
 // Wide rows (categorical columns of hundreds of categories) cap the VAE's steps: a step costs
 // about as much as the VAE has weights (its products and Adam), and the first and last layers
 // grow with the width, so the steps times vae_param_count stay at most those of the long VAE at
-// table_vae_full_width. Measured on Zen 3 (2 threads, 1,500 rows, 4 numbers and 3 categorical
-// columns): a VAE step took 2.1 ms at width 12, 2.9 ms at 300 and 7.3 ms at 956, where 20,000
-// steps (146 s) next to the denoiser's 6,000 (230 s) went over 5 minutes; capped to 6,618 steps
-// (47 s), the run took 273 s.
+// table_vae_full_width. Measured on Zen 3 (2 threads): a VAE step took 2.1 ms at width 30 (README,
+// "Scale") and, on 1,500 rows of 4 numbers and 3 categorical columns, 2.9 ms at width 300 and
+// 7.3 ms at 956, where 20,000 steps (146 s) next to the denoiser's 6,000 (230 s) went over 5
+// minutes; capped to 6,618 steps (47 s), the run took 273 s.
 // Numeric tables keep FitOptions' defaults: on digits the longer VAE scored worse.
 inline constexpr Eigen::Index table_long_vae_rows = 400;
 inline constexpr long long table_long_vae_steps = 20000;
