@@ -25,6 +25,11 @@ awk -F, 'NR > 1 && ($1 != int($1) || $1 < 2 || $1 > 9 || $2 != int($2) || $3 < 0
   || fail "samples off the data's grid or range: $(sed -n 2,4p s1.csv)"
 "$ldm" sample --model model.safetensors -n 50 --seed 1 --out s2.csv 2> /dev/null
 cmp -s s1.csv s2.csv || fail "the same seed gave different samples"
+# --out - writes the same rows to standard output, and nothing else goes there.
+"$ldm" sample --model model.safetensors -n 50 --seed 1 --out - 2> stdout.err > s_stdout.csv || fail "sample --out - exited $?"
+cmp -s s1.csv s_stdout.csv || fail "sample --out - differs from --out s1.csv: $(head -2 s_stdout.csv)"
+grep -q "wrote 50 rows to standard output" stdout.err || fail "sample --out - said: $(cat stdout.err)"
+[ ! -e ./- ] || fail "sample --out - wrote a file named '-'"
 for sampler in ddpm dpm++2m; do
   "$ldm" sample --model model.safetensors -n 20 --sampler $sampler --steps 10 --out s_$sampler.csv --threads 1 2> /dev/null \
     || fail "sampler $sampler exited $?"
@@ -77,7 +82,7 @@ grep -q "a mixed table (the mixed VAE, its own defaults), encoded rows 7 wide; V
 { cat mixed.csv; tail -n +2 mixed.csv; tail -n +2 mixed.csv; } > mixed450.csv  # 450 rows: the larger tables' VAE
 "$ldm" train --data mixed450.csv --drop-column id --out mixed450.safetensors --vae-steps 2 --denoiser-steps 2 \
   --hidden-size 16 --num-layers 1 --num-steps 50 2> mixed450.log || fail "mixed450 train exited $?: $(tail -2 mixed450.log)"
-grep -q "a mixed table (the mixed VAE, its own defaults), encoded rows 7 wide; VAE 2 steps (KL weight 1e-05, cosine rate), denoiser 2 steps of 256 rows" \
+grep -q "a mixed table (the mixed VAE, its own defaults), encoded rows 7 wide; VAE 2 steps (KL weight 1e-05, cosine rate), denoiser 2 steps of 128 rows" \
   mixed450.log || fail "a mixed table of 450 rows did not get its own defaults: $(grep "VAE .* steps" mixed450.log)"
 grep -q "ldm: a numeric table, rows 3 wide; VAE 100 steps (KL weight 0.001), denoiser 100 steps of 32 rows" train.log \
   || fail "a numeric table did not keep FitOptions' defaults: $(grep "VAE .* steps" train.log)"
@@ -118,7 +123,13 @@ for method in marginals gaussian-copula; do
   "$ldm" baseline --data mixed.csv --drop-column id --method $method -n 40 --out base_$method.csv 2> /dev/null \
     || fail "baseline $method exited $?"
   [ "$(head -1 base_$method.csv)" = "colour,count,size" ] || fail "baseline $method header: $(head -1 base_$method.csv)"
+  "$ldm" baseline --data mixed.csv --drop-column id --method $method -n 40 --out - 2> /dev/null | cmp -s - base_$method.csv \
+    || fail "baseline $method --out - differs from its file"
 done
+"$ldm" sample --model mixed.safetensors -n 60 --seed 1 --out - 2> /dev/null | cmp -s - mixed_s.csv \
+  || fail "mixed sample --out - differs from --out mixed_s.csv"
+"$ldm" sample --model cond.safetensors -n 40 --label high --seed 1 --out - 2> /dev/null | cmp -s - high.csv \
+  || fail "sample --label --out - differs from --out high.csv"
 "$ldm" train --data mixed.csv --drop-column id --label-column colour --out mixed_c.safetensors $small 2> /dev/null \
   || fail "mixed conditional train exited $?"
 "$ldm" sample --model mixed_c.safetensors --per-class 4 --out mixed_c.csv 2> /dev/null || fail "mixed per-class exited $?"

@@ -187,16 +187,28 @@ ldm::Table with_classes(const ldm::Table& rows, const ClassColumn& c, const std:
   return ldm::with_column(rows, std::min(c.index, rows.schema.size()), std::move(column), cells);
 }
 
+// --out of sample and baseline: a file, replaced atomically, or "-", standard output (to pipe
+// the rows on). write(sink) is called with the path or with std::cout.
+template <class Write>
+void write_rows(const std::string& out, Write&& write) {
+  if (out == "-")
+    write(std::cout);
+  else
+    write(out);
+}
+
+const char* destination(const std::string& out) { return out == "-" ? "standard output" : out.c_str(); }
+
 // Writes a numeric model's rows with each row's class name in column `class_column` (where the
 // training file had it, under its name; a file from before models recorded it: `label`, first).
 // The numbers are written as write_csv writes them (shortest exact text).
-void write_labelled_csv(const std::string& path, const ClassColumn& class_column,
-                        const std::vector<std::string>& labels, const std::vector<std::string>& columns,
-                        const ldm::Matrix<float>& values) {
+void write_labelled_csv(const std::string& out, const ClassColumn& class_column, const std::vector<std::string>& labels,
+                        const std::vector<std::string>& columns, const ldm::Matrix<float>& values) {
   // Checked here for the command's own message (write_csv's names the cell, not the sample).
   for (Eigen::Index r = 0; r < values.rows(); ++r)
     if (!values.row(r).allFinite())
-      throw std::invalid_argument(path + ": a sampled value is not finite (row " + std::to_string(r) + ")");
+      throw std::invalid_argument(std::string(destination(out)) + ": a sampled value is not finite (row " +
+                                  std::to_string(r) + ")");
   std::vector<ldm::TextColumn> cells;
   for (std::size_t c = 0; c < columns.size(); ++c) {
     ldm::TextColumn column{columns[c], {}};
@@ -206,7 +218,7 @@ void write_labelled_csv(const std::string& path, const ClassColumn& class_column
   }
   const auto at = static_cast<std::ptrdiff_t>(std::min(class_column.index, cells.size()));
   cells.insert(cells.begin() + at, ldm::TextColumn{class_column.name, labels});
-  ldm::write_csv(path, {}, ldm::Matrix<float>(values.rows(), 0), cells);
+  write_rows(out, [&](auto& sink) { ldm::write_csv(sink, {}, ldm::Matrix<float>(values.rows(), 0), cells); });
 }
 
 // For eval. Each file drops only the --drop-column names it has (a generated file may have no
@@ -294,21 +306,24 @@ CLI::App* add_train(CLI::App& app, TrainArgs& a) {
                    "VAE optimizer steps (default " + std::to_string(a.fit.vae.steps) + "; " +
                        std::to_string(large_table.vae.steps) + " for a table of " +
                        std::to_string(ldm::table_long_vae_rows) +
-                       " rows or more with categorical columns or missing cells; fewer when its encoded rows are "
-                       "wider than " +
-                       std::to_string(ldm::table_vae_full_width) + ", one entry per category)")
+                       " rows or more with categorical columns or missing cells; for any such table the steps "
+                       "times the VAE's weights are capped at those of " +
+                       std::to_string(ldm::table_long_vae_steps) + " steps on rows " +
+                       std::to_string(ldm::table_vae_full_width) + " wide, one entry per category)")
       ->check(CLI::NonNegativeNumber);
   train
       ->add_option("--denoiser-steps", a.fit.denoiser.steps,
                    "denoiser optimizer steps (default " + std::to_string(a.fit.denoiser.steps) + "; " +
                        std::to_string(a.fit.denoiser.steps) + "-" + std::to_string(large_table.denoiser.steps) +
-                       ", growing with the rows, of " + std::to_string(large_table.denoiser.batch_size) +
-                       " rows above " + std::to_string(a.fit.denoiser.steps) +
+                       ", growing with the rows above " + std::to_string(a.fit.denoiser.steps / 2) +
                        ", for a table with categorical columns or missing cells)")
       ->check(CLI::NonNegativeNumber);
   train
       ->add_option("--batch-size", a.batch_size,
-                   "batch size of both phases (default 128 VAE, 256 denoiser; see --denoiser-steps)")
+                   "batch size of both phases (default " + std::to_string(a.fit.vae.batch_size) + " VAE, " +
+                       std::to_string(a.fit.denoiser.batch_size) + " denoiser; " +
+                       std::to_string(large_table.denoiser.batch_size) +
+                       " denoiser for a table with categorical columns or missing cells)")
       ->check(CLI::PositiveNumber);
   train->add_option("--lr", a.lr, "learning rate of both phases (default 1e-3)")->check(CLI::PositiveNumber);
   train
@@ -517,7 +532,7 @@ CLI::App* add_sample(CLI::App& app, SampleArgs& a) {
                    "on the process count")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  sample->add_option("--out", a.out, "the CSV file to write")->required();
+  sample->add_option("--out", a.out, "the CSV file to write (- for standard output)")->required();
   sample->add_flag("--no-postprocess", a.no_postprocess,
                    "keep raw values (no rounding or clipping to the data's range)");
   sample->add_flag("--no-clip", a.no_clip, "do not clip the predicted x0 to the training latents' range");
@@ -546,8 +561,8 @@ void sample_table(const SampleArgs& a, const ldm::SafetensorsData& file) {
   ldm::Table out = std::move(rows.table);
   if (const auto it = file.metadata.find("class_column"); it != file.metadata.end() && !class_of_row.empty())
     out = with_classes(out, nlohmann::json::parse(it->second).get<ClassColumn>(), classes, class_of_row);
-  ldm::write_table(a.out, out);
-  std::fprintf(stderr, "ldm: wrote %lld rows to %s\n", static_cast<long long>(out.rows()), a.out.c_str());
+  write_rows(a.out, [&](auto& sink) { ldm::write_table(sink, out); });
+  std::fprintf(stderr, "ldm: wrote %lld rows to %s\n", static_cast<long long>(out.rows()), destination(a.out));
 }
 
 // n rows (of class `label` when given), or per_class rows of every class; a conditional model's
@@ -574,18 +589,18 @@ void run_sample(SampleArgs a) {
       labels.insert(labels.end(), static_cast<std::size_t>(a.per_class), name);
     write_labelled_csv(a.out, class_column, labels, model.columns.names, rows);
     std::fprintf(stderr, "ldm: wrote %lld rows (%zu classes x %lld) to %s\n", static_cast<long long>(rows.rows()),
-                 model.class_names.size(), a.per_class, a.out.c_str());
+                 model.class_names.size(), a.per_class, destination(a.out));
   } else if (!a.label.empty()) {
     const ldm::Matrix<float> rows = model.sample(a.n, a.label, a.options, key).values;
     if (!processes.writer()) return;
     write_labelled_csv(a.out, class_column, std::vector<std::string>(static_cast<std::size_t>(a.n), a.label),
                        model.columns.names, rows);
-    std::fprintf(stderr, "ldm: wrote %lld rows of class '%s' to %s\n", a.n, a.label.c_str(), a.out.c_str());
+    std::fprintf(stderr, "ldm: wrote %lld rows of class '%s' to %s\n", a.n, a.label.c_str(), destination(a.out));
   } else {
     const ldm::Matrix<float> rows = model.sample(a.n, a.options, key).values;
     if (!processes.writer()) return;
-    ldm::write_csv(a.out, model.columns.names, rows);
-    std::fprintf(stderr, "ldm: wrote %lld rows to %s\n", a.n, a.out.c_str());
+    write_rows(a.out, [&](auto& sink) { ldm::write_csv(sink, model.columns.names, rows); });
+    std::fprintf(stderr, "ldm: wrote %lld rows to %s\n", a.n, destination(a.out));
   }
 }
 
@@ -833,7 +848,7 @@ CLI::App* add_baseline(CLI::App& app, BaselineArgs& a) {
       ->check(CLI::IsMember({"marginals", "gaussian-copula"}));
   baseline->add_option("-n", a.n, "how many rows")->required()->check(CLI::PositiveNumber);
   baseline->add_option("--seed", a.seed)->capture_default_str();
-  baseline->add_option("--out", a.out, "the CSV file to write")->required();
+  baseline->add_option("--out", a.out, "the CSV file to write (- for standard output)")->required();
   return baseline;
 }
 
@@ -842,8 +857,8 @@ void run_baseline(const BaselineArgs& a) {
   const ldm::Key key = ldm::make_key(a.seed);
   const ldm::TableDraw draw =
       a.method == "marginals" ? ldm::sample_marginals(train, a.n, key) : ldm::sample_gaussian_copula(train, a.n, key);
-  ldm::write_table(a.out, draw.table);
-  std::fprintf(stderr, "ldm: wrote %lld rows (%s) to %s\n", a.n, a.method.c_str(), a.out.c_str());
+  write_rows(a.out, [&](auto& sink) { ldm::write_table(sink, draw.table); });
+  std::fprintf(stderr, "ldm: wrote %lld rows (%s) to %s\n", a.n, a.method.c_str(), destination(a.out));
 }
 
 }  // namespace

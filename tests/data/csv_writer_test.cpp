@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -166,4 +167,37 @@ TEST_CASE("write_csv with text columns refuses bad input and leaves the file as 
   REQUIRE_THROWS_AS(ldm::write_csv(unwritable, {"a", "b"}, two, labels), std::runtime_error);
   REQUIRE_THROWS_WITH(ldm::write_csv(unwritable, {"a", "b"}, two, labels),
                       Contains(unwritable) && Contains("No such file"));
+}
+
+TEST_CASE("write_csv to a stream writes the file's bytes, and refuses bad input before writing", "[csv_writer]") {
+  TempDir dir("csv_write_stream");
+  const std::string path = dir.file("t.csv");
+  Eigen::MatrixXd values(2, 2);
+  values << 1, 0.1, -2.5e-300, 3;
+  const std::vector<ldm::TextColumn> kinds{{"kind", {"a,b", ""}}};
+
+  std::ostringstream numbers;
+  ldm::write_csv(numbers, {"x", "y"}, values);
+  ldm::write_csv(path, {"x", "y"}, values);
+  CHECK(numbers.str() == "x,y\n1,0.1\n-2.5e-300,3\n");
+  CHECK(numbers.str() == ldm_test::read_bytes(path));
+
+  std::ostringstream with_text;
+  ldm::write_csv(with_text, {"x", "y"}, values, kinds, ';');
+  ldm::write_csv(path, {"x", "y"}, values, kinds, ';');
+  CHECK(with_text.str() == "kind;x;y\na,b;1;0.1\n;-2.5e-300;3\n");
+  CHECK(with_text.str() == ldm_test::read_bytes(path));
+
+  std::ostringstream table;
+  ldm::write_csv(table, ldm::CsvTable{{"x", "y"}, values, kinds});
+  CHECK(table.str() == "kind,x,y\n\"a,b\",1,0.1\n,-2.5e-300,3\n");
+
+  values(1, 0) = std::numeric_limits<double>::quiet_NaN();
+  std::ostringstream untouched;
+  CHECK_THROWS_WITH(ldm::write_csv(untouched, {"x", "y"}, values), Contains("the stream: values(1, 0)"));
+  CHECK_THROWS_WITH(ldm::write_csv(untouched, {"x"}, values, kinds), Contains("1 column names for 2 columns"));
+  CHECK(untouched.str().empty());
+  std::ostringstream failed;
+  failed.setstate(std::ios::badbit);
+  CHECK_THROWS_WITH(ldm::write_csv(failed, {}, Eigen::MatrixXd::Ones(1, 1)), "write_csv: cannot write to the stream");
 }

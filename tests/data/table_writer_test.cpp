@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
 #include <string>
 
 namespace {
@@ -128,4 +129,26 @@ TEST_CASE("write_table: a lone empty cell is quoted, a table that breaks its sch
   CHECK_THROWS_WITH(ldm::write_table(path, t, '"'),
                     "write_table: " + path + ": the delimiter must not be a quote or a line break");
   CHECK(ldm_test::read_bytes(path) == "\"\"\n\"\"\n\"\"\nb\n");  // unchanged
+}
+
+TEST_CASE("write_table to a stream writes the file's bytes; a bad table or a failed stream is refused") {
+  ldm_test::TempDir dir("table_writer_stream");
+  const std::string path = dir.file("t.csv");
+  ldm::write_table(path, example(), ';');
+  std::ostringstream out;
+  ldm::write_table(out, example(), ';');
+  CHECK(out.str() == ldm_test::read_bytes(path));
+  CHECK(out.str().starts_with("name, full;w;n\n"));
+
+  ldm::Table bad = example();
+  bad.cells(0, 0) = 7;
+  std::ostringstream untouched;
+  CHECK_THROWS_WITH(ldm::write_table(untouched, bad), Catch::Contains("code 7 is not one of its 4 categories"));
+  CHECK_THROWS_WITH(ldm::write_table(untouched, example(), '\n'),
+                    "write_table: the stream: the delimiter must not be a quote or a line break");
+  CHECK(untouched.str().empty());  // the checks come before anything is written
+
+  std::ostringstream failed;
+  failed.setstate(std::ios::badbit);
+  CHECK_THROWS_WITH(ldm::write_table(failed, example()), "write_table: cannot write to the stream");
 }

@@ -53,13 +53,15 @@ TEST_CASE(
   CHECK(t.vae.steps == 20000);
   CHECK(t.vae.cosine_decay);
   CHECK(table_fit_options(400, 12).vae.kl_weight == 1e-5);
-  // Under 400 rows: FitOptions' own (the denoiser too, up to 3,000 rows).
-  CHECK(nlohmann::json(table_fit_options(1, 12)) == nlohmann::json(FitOptions{}));
-  CHECK(nlohmann::json(table_fit_options(399, 12)) == nlohmann::json(FitOptions{}));
+  // Under 400 rows: FitOptions' own, but for the denoiser's batch of 128 rows (every table's).
+  FitOptions small = FitOptions{};
+  small.denoiser.batch_size = 128;
+  CHECK(nlohmann::json(table_fit_options(1, 12)) == nlohmann::json(small));
+  CHECK(nlohmann::json(table_fit_options(399, 12)) == nlohmann::json(small));
   CHECK(table_fit_options(table_long_vae_rows - 1, 12).vae.kl_weight == FitOptions{}.vae.kl_weight);
-  // 2 denoiser steps per row, between 6,000 of 256 rows and 9,000 of 128 (more than 6,000: 128).
+  // 2 denoiser steps per row, between 6,000 and 9,000, always of 128 rows.
   CHECK(table_fit_options(3000, 12).denoiser.steps == 6000);
-  CHECK(table_fit_options(3000, 12).denoiser.batch_size == 256);
+  CHECK(table_fit_options(3000, 12).denoiser.batch_size == 128);
   CHECK(table_fit_options(3001, 12).denoiser.steps == 6002);
   CHECK(table_fit_options(3001, 12).denoiser.batch_size == 128);
   CHECK(table_fit_options(4000, 12).denoiser.steps == 8000);

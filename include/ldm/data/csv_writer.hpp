@@ -10,6 +10,7 @@
 #include <ldm/io/atomic_file.hpp>
 
 #include <cmath>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -45,6 +46,69 @@ inline void write_atomically(const std::string& path, const std::string& text) {
   file.commit();
 }
 
+// The text write_csv writes: a header (unless columns is empty) and the rows of values. `where`
+// names the file in messages.
+template <class Derived>
+std::string csv_text(const std::string& where, const std::vector<std::string>& columns,
+                     const Eigen::MatrixBase<Derived>& values, char delimiter) {
+  static_assert(std::is_floating_point_v<typename Derived::Scalar>, "write_csv: values must be float or double");
+  if (!columns.empty() && static_cast<Eigen::Index>(columns.size()) != values.cols())
+    throw std::invalid_argument(
+        concat("write_csv: ", where, ": ", columns.size(), " column names for ", values.cols(), " columns"));
+  std::string text;
+  for (std::size_t c = 0; c < columns.size(); ++c)
+    text += (c ? std::string(1, delimiter) : std::string()) + csv_quoted(columns[c], delimiter);
+  if (!columns.empty()) text += '\n';
+  for (Eigen::Index r = 0; r < values.rows(); ++r) {
+    append_number_cells(text, where, values, r, delimiter, true);
+    text += '\n';
+  }
+  return text;
+}
+
+// The text of text columns first, then numeric ones, always with a header (see write_csv).
+template <class Derived>
+std::string csv_text(const std::string& where, const std::vector<std::string>& columns,
+                     const Eigen::MatrixBase<Derived>& values, const std::vector<TextColumn>& text_columns,
+                     char delimiter) {
+  static_assert(std::is_floating_point_v<typename Derived::Scalar>, "write_csv: values must be float or double");
+  if (static_cast<Eigen::Index>(columns.size()) != values.cols())
+    throw std::invalid_argument(
+        concat("write_csv: ", where, ": ", columns.size(), " column names for ", values.cols(), " columns"));
+  for (const TextColumn& t : text_columns)
+    if (static_cast<Eigen::Index>(t.values.size()) != values.rows())
+      throw std::invalid_argument(concat("write_csv: ", where, ": text column ", quoted_text(t.name), " has ",
+                                         t.values.size(), " values for ", values.rows(), " rows"));
+  const bool alone = text_columns.size() + columns.size() == 1;
+  std::string text;
+  // (Appended cell by cell: building "," + cell trips GCC 12's -Wstringop-overflow.)
+  for (std::size_t t = 0; t < text_columns.size(); ++t) {
+    if (t) text += delimiter;
+    text += text_cell(text_columns[t].name, delimiter, alone);
+  }
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    if (c || !text_columns.empty()) text += delimiter;
+    text += text_cell(columns[c], delimiter, alone);
+  }
+  text += '\n';
+  for (Eigen::Index r = 0; r < values.rows(); ++r) {
+    const auto row = static_cast<std::size_t>(r);
+    for (std::size_t t = 0; t < text_columns.size(); ++t) {
+      if (t) text += delimiter;
+      text += text_cell(text_columns[t].values[row], delimiter, alone);
+    }
+    append_number_cells(text, where, values, r, delimiter, text_columns.empty());
+    text += '\n';
+  }
+  return text;
+}
+
+// Writes text to a stream (the ldm command's `--out -`), or throws std::runtime_error.
+inline void put_csv_text(std::ostream& out, const std::string& text) {
+  if (!out.write(text.data(), static_cast<std::streamsize>(text.size())) || !out.flush())
+    throw std::runtime_error("write_csv: cannot write to the stream");
+}
+
 }  // namespace detail
 
 // Writes a header (unless columns is empty) and the rows of values, atomically (AtomicFile).
@@ -55,19 +119,7 @@ inline void write_atomically(const std::string& path, const std::string& text) {
 template <class Derived>
 void write_csv(const std::string& path, const std::vector<std::string>& columns,
                const Eigen::MatrixBase<Derived>& values, char delimiter = ',') {
-  static_assert(std::is_floating_point_v<typename Derived::Scalar>, "write_csv: values must be float or double");
-  if (!columns.empty() && static_cast<Eigen::Index>(columns.size()) != values.cols())
-    throw std::invalid_argument(
-        detail::concat("write_csv: ", path, ": ", columns.size(), " column names for ", values.cols(), " columns"));
-  std::string text;
-  for (std::size_t c = 0; c < columns.size(); ++c)
-    text += (c ? std::string(1, delimiter) : std::string()) + detail::csv_quoted(columns[c], delimiter);
-  if (!columns.empty()) text += '\n';
-  for (Eigen::Index r = 0; r < values.rows(); ++r) {
-    detail::append_number_cells(text, path, values, r, delimiter, true);
-    text += '\n';
-  }
-  detail::write_atomically(path, text);
+  detail::write_atomically(path, detail::csv_text(path, columns, values, delimiter));
 }
 
 // Writes text columns (e.g. class labels) and numeric ones: the text columns first, in the given
@@ -81,42 +133,31 @@ template <class Derived>
 void write_csv(const std::string& path, const std::vector<std::string>& columns,
                const Eigen::MatrixBase<Derived>& values, const std::vector<TextColumn>& text_columns,
                char delimiter = ',') {
-  static_assert(std::is_floating_point_v<typename Derived::Scalar>, "write_csv: values must be float or double");
-  if (static_cast<Eigen::Index>(columns.size()) != values.cols())
-    throw std::invalid_argument(
-        detail::concat("write_csv: ", path, ": ", columns.size(), " column names for ", values.cols(), " columns"));
-  for (const TextColumn& t : text_columns)
-    if (static_cast<Eigen::Index>(t.values.size()) != values.rows())
-      throw std::invalid_argument(detail::concat("write_csv: ", path, ": text column ", detail::quoted_text(t.name),
-                                                 " has ", t.values.size(), " values for ", values.rows(), " rows"));
-  const bool alone = text_columns.size() + columns.size() == 1;
-  std::string text;
-  // (Appended cell by cell: building "," + cell trips GCC 12's -Wstringop-overflow.)
-  for (std::size_t t = 0; t < text_columns.size(); ++t) {
-    if (t) text += delimiter;
-    text += detail::text_cell(text_columns[t].name, delimiter, alone);
-  }
-  for (std::size_t c = 0; c < columns.size(); ++c) {
-    if (c || !text_columns.empty()) text += delimiter;
-    text += detail::text_cell(columns[c], delimiter, alone);
-  }
-  text += '\n';
-  for (Eigen::Index r = 0; r < values.rows(); ++r) {
-    const auto row = static_cast<std::size_t>(r);
-    for (std::size_t t = 0; t < text_columns.size(); ++t) {
-      if (t) text += delimiter;
-      text += detail::text_cell(text_columns[t].values[row], delimiter, alone);
-    }
-    detail::append_number_cells(text, path, values, r, delimiter, text_columns.empty());
-    text += '\n';
-  }
-  detail::write_atomically(path, text);
+  detail::write_atomically(path, detail::csv_text(path, columns, values, text_columns, delimiter));
 }
 
 // Writes a table as read_csv gives it: its text columns first, then its numeric ones (see
 // above). read_csv(path, {.text_columns = the text columns' names}) gives back the same table.
 inline void write_csv(const std::string& path, const CsvTable& table, char delimiter = ',') {
   write_csv(path, table.columns, table.values, table.text, delimiter);
+}
+
+// The same three to a stream (the ldm command's `--out -`: standard output), with the same
+// checks, made before anything is written; a stream that fails is a std::runtime_error.
+template <class Derived>
+void write_csv(std::ostream& out, const std::vector<std::string>& columns, const Eigen::MatrixBase<Derived>& values,
+               char delimiter = ',') {
+  detail::put_csv_text(out, detail::csv_text("the stream", columns, values, delimiter));
+}
+
+template <class Derived>
+void write_csv(std::ostream& out, const std::vector<std::string>& columns, const Eigen::MatrixBase<Derived>& values,
+               const std::vector<TextColumn>& text_columns, char delimiter = ',') {
+  detail::put_csv_text(out, detail::csv_text("the stream", columns, values, text_columns, delimiter));
+}
+
+inline void write_csv(std::ostream& out, const CsvTable& table, char delimiter = ',') {
+  write_csv(out, table.columns, table.values, table.text, delimiter);
 }
 
 }  // namespace ldm

@@ -14,6 +14,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstddef>
+#include <ostream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -42,24 +44,25 @@ inline void append_text_cell(std::string& out, const std::string& text, char del
   out += alone && text.empty() ? std::string("\"\"") : csv_quoted(text, delimiter);
 }
 
-}  // namespace detail
-
-// Writes the table (see the top of this file) atomically (io/atomic_file.hpp). Throws
-// std::invalid_argument if the table does not fit its schema (validate) or the delimiter is a
-// quote or a line break, std::runtime_error naming the path if the file cannot be written;
-// nothing is written then.
-inline void write_table(const std::string& path, const Table& table, char delimiter = ',') {
+// Throws std::invalid_argument naming `where` if the table does not fit its schema or the
+// delimiter is a quote or a line break.
+inline void require_writable(const Table& table, char delimiter, const std::string& where) {
   if (delimiter == '"' || delimiter == '\n' || delimiter == '\r')
-    throw std::invalid_argument("write_table: " + path + ": the delimiter must not be a quote or a line break");
+    throw std::invalid_argument("write_table: " + where + ": the delimiter must not be a quote or a line break");
   validate(table, "write_table");
+}
+
+// Hands the table's text to put(const std::string&) in pieces of about 1 MB, so the text of the
+// whole table is never held.
+template <class Put>
+void put_table_text(const Table& table, char delimiter, Put&& put) {
   const std::vector<Column>& columns = table.schema.columns;
   const bool alone = columns.size() == 1;
   const bool number_delimiter = std::string_view("0123456789.-e").find(delimiter) != std::string_view::npos;
-  AtomicFile file(path);
   std::string text;
   for (std::size_t c = 0; c < columns.size(); ++c) {
     if (c) text += delimiter;
-    detail::append_text_cell(text, columns[c].name, delimiter, alone);
+    append_text_cell(text, columns[c].name, delimiter, alone);
   }
   text += '\n';
   for (Eigen::Index r = 0; r < table.rows(); ++r) {
@@ -68,25 +71,49 @@ inline void write_table(const std::string& path, const Table& table, char delimi
       const double value = table.cells(r, static_cast<Eigen::Index>(c));
       if (c) text += delimiter;
       if (Table::is_missing(value)) {
-        detail::append_text_cell(text, column.missing_text, delimiter, alone);
+        append_text_cell(text, column.missing_text, delimiter, alone);
       } else if (column.is_categorical()) {
-        detail::append_text_cell(text, column.categories[static_cast<std::size_t>(value)], delimiter, alone);
+        append_text_cell(text, column.categories[static_cast<std::size_t>(value)], delimiter, alone);
       } else if (number_delimiter) {  // e.g. '.' or '-': the number is quoted, which read_table allows
         std::string number;
-        detail::append_rounded(number, value, column.type == ColumnType::integer ? 0 : column.decimals);
-        text += detail::csv_quoted(number, delimiter);
+        append_rounded(number, value, column.type == ColumnType::integer ? 0 : column.decimals);
+        text += csv_quoted(number, delimiter);
       } else {
-        detail::append_rounded(text, value, column.type == ColumnType::integer ? 0 : column.decimals);
+        append_rounded(text, value, column.type == ColumnType::integer ? 0 : column.decimals);
       }
     }
     text += '\n';
-    if (text.size() >= (std::size_t{1} << 20)) {  // written in pieces: the text of the whole table is never held
-      file.write(text);
+    if (text.size() >= (std::size_t{1} << 20)) {
+      put(text);
       text.clear();
     }
   }
-  file.write(text);
+  put(text);
+}
+
+}  // namespace detail
+
+// Writes the table (see the top of this file) atomically (io/atomic_file.hpp). Throws
+// std::invalid_argument if the table does not fit its schema (validate) or the delimiter is a
+// quote or a line break, std::runtime_error naming the path if the file cannot be written;
+// nothing is written then.
+inline void write_table(const std::string& path, const Table& table, char delimiter = ',') {
+  detail::require_writable(table, delimiter, path);
+  AtomicFile file(path);
+  detail::put_table_text(table, delimiter, [&](const std::string& text) { file.write(text); });
   file.commit();
+}
+
+// The same text to a stream (the ldm command's `--out -`: standard output). The checks are
+// those above and come first; a stream that fails while written is a std::runtime_error, and
+// what it took before stays there (a stream cannot be replaced atomically).
+inline void write_table(std::ostream& out, const Table& table, char delimiter = ',') {
+  detail::require_writable(table, delimiter, "the stream");
+  detail::put_table_text(table, delimiter, [&](const std::string& text) {
+    if (!out.write(text.data(), static_cast<std::streamsize>(text.size())))
+      throw std::runtime_error("write_table: cannot write to the stream");
+  });
+  if (!out.flush()) throw std::runtime_error("write_table: cannot write to the stream");
 }
 
 }  // namespace ldm

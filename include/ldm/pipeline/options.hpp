@@ -41,12 +41,14 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FitOptions, model, schedule, vae
 // cosine-decayed rate: at FitOptions' KL weight it loses a table's detail before the denoiser
 // sees it (diamonds: its reconstructions of held-out rows alone score C2ST 0.78; 0.42 with these
 // settings). On smaller tables that VAE memorises (survey, 166 rows: exact copies of training rows
-// on 2 of 3 seeds), so they keep FitOptions' VAE. The denoiser takes FitOptions' 6,000 steps of
-// 256 rows up to 3,000 rows (more steps copied rows of small tables: survey, 8 exact copies in 71
-// at 12,000 steps, none at 6,000); above, 2 steps per row up to 9,000, of 128 rows: on txhousing
-// (6,021 rows) 12,000 steps of 128 rows scored as 12,000 of 256 (boosting C2ST 0.716 / 0.708) and
-// far better than 6,000 of 256 (0.760), and at 128 rows a step costs about 60% as much, so the
-// largest tables still train in under 5 minutes on two cores of an AVX2 CPU (Zen 3).
+// on 2 of 3 seeds), so they keep FitOptions' VAE. The denoiser takes FitOptions' 6,000 steps up
+// to 3,000 rows (more steps copied rows of small tables: survey, 8 exact copies in 71 at 12,000
+// steps, none at 6,000), above that 2 steps per row up to 9,000; always of 128 rows, where a step
+// costs about 60% of one of 256, so every table trains in under 5 minutes on two cores of an AVX2
+// CPU (Zen 3). On txhousing (6,021 rows) 12,000 steps of 128 rows scored as 12,000 of 256
+// (boosting C2ST 0.716 / 0.708) and far better than 6,000 of 256 (0.760); over 3 seeds of survey
+// and biopsy (166 and 489 rows) 6,000 steps of 128 scored as 6,000 of 256 (mean C2ST 0.639 /
+// 0.647 and 0.528 / 0.523) in 153-186 s instead of 178-273 s.
 // Wide rows (categorical columns of hundreds of categories) cap the VAE's steps: a step costs
 // about as much as the VAE has weights (its products and Adam), and the first and last layers
 // grow with the width, so the steps times vae_param_count stay at most those of the long VAE at
@@ -58,6 +60,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FitOptions, model, schedule, vae
 inline constexpr Eigen::Index table_long_vae_rows = 400;
 inline constexpr long long table_long_vae_steps = 20000;
 inline constexpr Eigen::Index table_vae_full_width = 128;
+inline constexpr Eigen::Index table_denoiser_batch = 128;
 
 inline FitOptions table_fit_options(Eigen::Index rows, Eigen::Index width) {
   detail::require_positive("table_fit_options", "rows", rows);
@@ -75,9 +78,8 @@ inline FitOptions table_fit_options(Eigen::Index rows, Eigen::Index width) {
   };
   const long double budget = table_long_vae_steps * vae_weights(table_vae_full_width);
   o.vae.steps = std::min<long long>(o.vae.steps, static_cast<long long>(budget / vae_weights(width)));
-  const long long base_steps = o.denoiser.steps;
-  o.denoiser.steps = std::clamp<long long>(2 * static_cast<long long>(rows), base_steps, 9000);
-  if (o.denoiser.steps > base_steps) o.denoiser.batch_size = 128;
+  o.denoiser.steps = std::clamp<long long>(2 * static_cast<long long>(rows), o.denoiser.steps, 9000);
+  o.denoiser.batch_size = table_denoiser_batch;
   return o;
 }
 
