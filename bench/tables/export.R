@@ -17,3 +17,5 @@ put(MASS::survey, "survey")                                          # 237 stude
 put(subset(MASS::biopsy, select = -ID), "biopsy")                    # 699 tumours
 put(ggplot2::txhousing, "txhousing")                                 # 8,602 city-months
 put(ggplot2::diamonds, "diamonds")                                   # 53,940 diamonds
+put(subset(ggplot2::midwest, select = -c(PID, county)), "midwest")  # 437 counties (PID, county: identify the row)
+put(ggplot2::mpg, "mpg")                                             # 234 cars

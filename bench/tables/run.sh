@@ -17,12 +17,13 @@ py=/usr/bin/python3   # Debian's python, where python3-sklearn is
 export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
 lock="flock /tmp/ldm-heavy.lock"
 threads=${THREADS:-2}  # the --threads of every ldm command
-declare -A target=([msleep]=vore [survey]=Sex [biopsy]=class [txhousing]=median [diamonds]=price)
+declare -A target=([msleep]=vore [survey]=Sex [biopsy]=class [txhousing]=median [diamonds]=price [midwest]=state
+  [mpg]=hwy)
 tables=("$@")
-[ ${#tables[@]} -gt 0 ] || tables=(msleep survey biopsy txhousing diamonds)
+[ ${#tables[@]} -gt 0 ] || tables=(msleep survey biopsy txhousing diamonds midwest mpg)
 
 mkdir -p "$work/data"
-[ -f "$work/data/diamonds.csv" ] || Rscript "$here/export.R" "$work/data"
+for t in "${tables[@]}"; do [ -f "$work/data/$t.csv" ] || { Rscript "$here/export.R" "$work/data"; break; }; done
 for t in "${tables[@]}"; do
   d="$work/$t"
   mkdir -p "$d"

@@ -8,6 +8,11 @@ rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
+# The help a newcomer sees first lists the subcommands and a first run.
+"$ldm" --help > help.txt 2>&1 || fail "ldm --help exited $?"
+grep -q "A first run" help.txt && grep -q "ldm sample   --model model.safetensors" help.txt \
+  || fail "ldm --help shows no first run: $(cat help.txt)"
+
 # 200 rows: two integer columns around 2 and 8, a real-valued one, and a label to drop.
 awk 'BEGIN { srand(7); print "a,b,c,label";
   for (i = 0; i < 200; i++) { k = i % 2; printf "%d,%d,%.4f,%d\n", 2 + 6 * k + int(rand() * 2), 8 - 6 * k, rand(), k } }' > data.csv
@@ -144,7 +149,7 @@ grep -q "count.*categorical" mixed_k.log || fail "--categorical count was not ta
 printf '{"model": {"latent_size": 3, "time_embedding": "raw"}, "denoiser": {"min_snr_gamma": 5}}' > fit.json
 "$ldm" train --data data.csv --drop-column label --out opt.safetensors --options fit.json $small 2> opt.log \
   || fail "train --options exited $?: $(tail -2 opt.log)"
-header=$(head -c 4000 opt.safetensors | tr -d '\\')
+header=$(head -c 4000 opt.safetensors | tr -d '\\\000')
 grep -q '"time_embedding":"raw"' <<< "$header" || fail "--options: time_embedding not raw: ${header:0:300}"
 grep -q '"latent_size":"2"\|"latent_size":2' <<< "$header" || fail "--latent-size 2 did not win over the file"
 printf '{"denoiser": {"min_snr": 5}}' > typo.json

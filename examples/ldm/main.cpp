@@ -909,6 +909,12 @@ int main(int argc, char** argv) {
   CLI::App app{"ldm: latent diffusion on the rows of a CSV file"};
   app.require_subcommand(1);
   app.fallthrough();  // --threads may come before or after the subcommand
+  app.footer(
+      "A first run (each subcommand has its own --help):\n"
+      "  ldm train    --data rows.csv --out model.safetensors     # prints the column types it found\n"
+      "  ldm sample   --model model.safetensors -n 1000 --out synthetic.csv   # --out -: standard output\n"
+      "  ldm eval     --real held_out.csv --synth synthetic.csv --train rows.csv\n"
+      "  ldm baseline --data rows.csv --method gaussian-copula -n 1000 --out copula.csv");
   int threads = 0;
   app.add_option("--threads", threads, "threads to use (0 = one per core)")->check(CLI::NonNegativeNumber);
   TrainArgs train_args;
