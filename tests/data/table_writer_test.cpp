@@ -131,7 +131,7 @@ TEST_CASE("write_table: a lone empty cell is quoted, a table that breaks its sch
   CHECK(ldm_test::read_bytes(path) == "\"\"\n\"\"\n\"\"\nb\n");  // unchanged
 }
 
-TEST_CASE("write_table to a stream writes the file's bytes; a bad table or a failed stream is refused") {
+TEST_CASE("write_table to a stream writes the file's bytes, and refuses a bad table or a failed stream") {
   ldm_test::TempDir dir("table_writer_stream");
   const std::string path = dir.file("t.csv");
   ldm::write_table(path, example(), ';');
