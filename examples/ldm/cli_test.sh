@@ -12,6 +12,8 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 "$ldm" --help > help.txt 2>&1 || fail "ldm --help exited $?"
 grep -q "A first run" help.txt && grep -q "ldm sample   --model model.safetensors" help.txt \
   || fail "ldm --help shows no first run: $(cat help.txt)"
+"$ldm" > bare.txt 2>&1 && fail "a bare ldm exited 0"
+grep -q "A first run" bare.txt || fail "a bare ldm does not show the help: $(cat bare.txt)"
 
 # 200 rows: two integer columns around 2 and 8, a real-valued one, and a label to drop.
 awk 'BEGIN { srand(7); print "a,b,c,label";
@@ -89,6 +91,10 @@ grep -q "a mixed table (the mixed VAE, its own defaults), encoded rows 7 wide; V
   --hidden-size 16 --num-layers 1 --num-steps 50 2> mixed450.log || fail "mixed450 train exited $?: $(tail -2 mixed450.log)"
 grep -q "a mixed table (the mixed VAE, its own defaults), encoded rows 7 wide; VAE 2 steps (KL weight 1e-05, cosine rate), denoiser 2 steps of 128 rows" \
   mixed450.log || fail "a mixed table of 450 rows did not get its own defaults: $(grep "VAE .* steps" mixed450.log)"
+head -n 61 mixed.csv > mixed60.csv  # fewer rows than a batch: a batch is all 60
+"$ldm" train --data mixed60.csv --drop-column id --out mixed60.safetensors --vae-steps 2 --denoiser-steps 2 \
+  --hidden-size 16 --num-layers 1 --num-steps 50 2> mixed60.log || fail "mixed60 train exited $?: $(tail -2 mixed60.log)"
+grep -q "denoiser 2 steps of 60 rows" mixed60.log || fail "a 60-row table's batch is not its 60 rows: $(grep "VAE .* steps" mixed60.log)"
 grep -q "ldm: a numeric table, rows 3 wide; VAE 100 steps (KL weight 0.001), denoiser 100 steps of 32 rows" train.log \
   || fail "a numeric table did not keep FitOptions' defaults: $(grep "VAE .* steps" train.log)"
 # Rows wider than 128 entries (a column of 450 categories, 457 wide with the others): fewer VAE

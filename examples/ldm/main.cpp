@@ -314,8 +314,9 @@ CLI::App* add_train(CLI::App& app, TrainArgs& a) {
   train
       ->add_option("--denoiser-steps", a.fit.denoiser.steps,
                    "denoiser optimizer steps (default " + std::to_string(a.fit.denoiser.steps) + "; " +
-                       std::to_string(a.fit.denoiser.steps) + "-" + std::to_string(large_table.denoiser.steps) +
-                       ", growing with the rows above " + std::to_string(a.fit.denoiser.steps / 2) +
+                       std::to_string(ldm::table_denoiser_steps_per_row) + " per training row, at least " +
+                       std::to_string(a.fit.denoiser.steps) + " and at most " +
+                       std::to_string(ldm::table_denoiser_max_steps) +
                        ", for a table with categorical columns or missing cells)")
       ->check(CLI::NonNegativeNumber);
   train
@@ -426,7 +427,8 @@ int run_train(TrainArgs a) {
   std::fprintf(stderr, "ldm: %s rows %lld wide; VAE %lld steps (KL weight %g%s), denoiser %lld steps of %d rows\n",
                mixed ? "a mixed table (the mixed VAE, its own defaults), encoded" : "a numeric table,",
                static_cast<long long>(width), a.fit.vae.steps, a.fit.vae.kl_weight,
-               a.fit.vae.cosine_decay ? ", cosine rate" : "", a.fit.denoiser.steps, a.fit.denoiser.batch_size);
+               a.fit.vae.cosine_decay ? ", cosine rate" : "", a.fit.denoiser.steps,
+               static_cast<int>(std::min<Eigen::Index>(a.fit.denoiser.batch_size, features.rows())));
   const auto start = std::chrono::steady_clock::now();
   const ldm::Key key = ldm::make_key(a.seed);
   std::unique_ptr<ldm::TableDiffusion<float>::Run> table_run;
@@ -928,6 +930,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (argc == 1) {  // a bare `ldm`: what it can do, not only what is missing
+      std::fputs(app.help().c_str(), stdout);
+      return e.get_exit_code();
+    }
     return app.exit(e);
   }
   try {

@@ -103,12 +103,6 @@ std::string csv_text(const std::string& where, const std::vector<std::string>& c
   return text;
 }
 
-// Writes text to a stream (the ldm command's `--out -`), or throws std::runtime_error.
-inline void put_csv_text(std::ostream& out, const std::string& text) {
-  if (!out.write(text.data(), static_cast<std::streamsize>(text.size())) || !out.flush())
-    throw std::runtime_error("write_csv: cannot write to the stream");
-}
-
 }  // namespace detail
 
 // Writes a header (unless columns is empty) and the rows of values, atomically (AtomicFile).
@@ -147,13 +141,14 @@ inline void write_csv(const std::string& path, const CsvTable& table, char delim
 template <class Derived>
 void write_csv(std::ostream& out, const std::vector<std::string>& columns, const Eigen::MatrixBase<Derived>& values,
                char delimiter = ',') {
-  detail::put_csv_text(out, detail::csv_text("the stream", columns, values, delimiter));
+  detail::put_stream_text(out, detail::csv_text("the stream", columns, values, delimiter), "write_csv", true);
 }
 
 template <class Derived>
 void write_csv(std::ostream& out, const std::vector<std::string>& columns, const Eigen::MatrixBase<Derived>& values,
                const std::vector<TextColumn>& text_columns, char delimiter = ',') {
-  detail::put_csv_text(out, detail::csv_text("the stream", columns, values, text_columns, delimiter));
+  detail::put_stream_text(out, detail::csv_text("the stream", columns, values, text_columns, delimiter), "write_csv",
+                          true);
 }
 
 inline void write_csv(std::ostream& out, const CsvTable& table, char delimiter = ',') {

@@ -109,11 +109,9 @@ inline void write_table(const std::string& path, const Table& table, char delimi
 // what it took before stays there (a stream cannot be replaced atomically).
 inline void write_table(std::ostream& out, const Table& table, char delimiter = ',') {
   detail::require_writable(table, delimiter, "the stream");
-  detail::put_table_text(table, delimiter, [&](const std::string& text) {
-    if (!out.write(text.data(), static_cast<std::streamsize>(text.size())))
-      throw std::runtime_error("write_table: cannot write to the stream");
-  });
-  if (!out.flush()) throw std::runtime_error("write_table: cannot write to the stream");
+  detail::put_table_text(table, delimiter,
+                         [&](const std::string& text) { detail::put_stream_text(out, text, "write_table", false); });
+  detail::put_stream_text(out, {}, "write_table", true);
 }
 
 }  // namespace ldm

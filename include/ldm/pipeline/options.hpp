@@ -61,6 +61,8 @@ inline constexpr Eigen::Index table_long_vae_rows = 400;
 inline constexpr long long table_long_vae_steps = 20000;
 inline constexpr Eigen::Index table_vae_full_width = 128;
 inline constexpr Eigen::Index table_denoiser_batch = 128;
+inline constexpr long long table_denoiser_steps_per_row = 2;
+inline constexpr long long table_denoiser_max_steps = 9000;
 
 inline FitOptions table_fit_options(Eigen::Index rows, Eigen::Index width) {
   detail::require_positive("table_fit_options", "rows", rows);
@@ -78,7 +80,8 @@ inline FitOptions table_fit_options(Eigen::Index rows, Eigen::Index width) {
   };
   const long double budget = table_long_vae_steps * vae_weights(table_vae_full_width);
   o.vae.steps = std::min<long long>(o.vae.steps, static_cast<long long>(budget / vae_weights(width)));
-  o.denoiser.steps = std::clamp<long long>(2 * static_cast<long long>(rows), o.denoiser.steps, 9000);
+  o.denoiser.steps = std::clamp<long long>(table_denoiser_steps_per_row * static_cast<long long>(rows),
+                                           o.denoiser.steps, table_denoiser_max_steps);
   o.denoiser.batch_size = table_denoiser_batch;
   return o;
 }

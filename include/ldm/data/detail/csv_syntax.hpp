@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <deque>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -156,6 +157,13 @@ inline std::string csv_quoted(const std::string& name, char delimiter) {
   std::string out = "\"";
   for (const char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
+}
+
+// Writes text to a stream (the ldm command's `--out -`) and, when asked, flushes it; a stream
+// that fails is a std::runtime_error naming the writer.
+inline void put_stream_text(std::ostream& out, std::string_view text, std::string_view writer, bool flush) {
+  if (!out.write(text.data(), static_cast<std::streamsize>(text.size())) || (flush && !out.flush()))
+    throw std::runtime_error(concat(writer, ": cannot write to the stream"));
 }
 
 }  // namespace ldm::detail
