@@ -95,6 +95,16 @@ head -n 61 mixed.csv > mixed60.csv  # fewer rows than a batch: a batch is all 60
 "$ldm" train --data mixed60.csv --drop-column id --out mixed60.safetensors --vae-steps 2 --denoiser-steps 2 \
   --hidden-size 16 --num-layers 1 --num-steps 50 2> mixed60.log || fail "mixed60 train exited $?: $(tail -2 mixed60.log)"
 grep -q "denoiser 2 steps of 60 rows" mixed60.log || fail "a 60-row table's batch is not its 60 rows: $(grep "VAE .* steps" mixed60.log)"
+# A column of YYYY-MM-DD dates is a date column: printed as one, its samples dates in its range.
+awk 'BEGIN { print "day,x"; for (i = 0; i < 120; i++) printf "2024-%02d-%02d,%d\n", 1 + i % 12, 1 + i % 28, i % 7 }' \
+  > dates.csv
+"$ldm" train --data dates.csv --out dates.safetensors $small 2> dates.log || fail "dates train exited $?: $(tail -2 dates.log)"
+grep -q "day  date         2024-01-01..2024-12-28" dates.log || fail "no date line in the schema: $(head -3 dates.log)"
+"$ldm" sample --model dates.safetensors -n 40 --out - 2> /dev/null > dates_sampled.csv \
+  || fail "dates sample exited $?"
+awk -F, 'NR > 1 && !($1 ~ /^2024-(0[1-9]|1[0-2])-[0-3][0-9]$/) { bad = $0 } END { exit bad != "" }' dates_sampled.csv \
+  || fail "a sampled day is not a 2024 date: $(head -4 dates_sampled.csv)"
+[ "$(wc -l < dates_sampled.csv)" -eq 41 ] || fail "dates: expected 40 rows and a header"
 grep -q "ldm: a numeric table, rows 3 wide; VAE 100 steps (KL weight 0.001), denoiser 100 steps of 32 rows" train.log \
   || fail "a numeric table did not keep FitOptions' defaults: $(grep "VAE .* steps" train.log)"
 # Rows wider than 128 entries (a column of 450 categories, 457 wide with the others): fewer VAE

@@ -157,7 +157,8 @@ struct TableArgs {
   }
   void add_to(CLI::App* app) {
     app->add_option("--drop-column", drop, "a column to leave out (repeatable); it may hold anything");
-    app->add_option("--categorical", categorical, "read this column as categories (repeatable)");
+    app->add_option("--categorical", categorical,
+                    "read this column as categories, even if it holds numbers or dates (repeatable)");
     app->add_option("--numeric", numeric, "read this column as numbers (repeatable)");
     app->add_option("--na-values", na_values,
                     "the texts of missing cells, any case (repeatable; default: empty, NA, N/A, NaN, null)");
@@ -751,10 +752,10 @@ void eval_tables(const EvalArgs& a, const ldm::Table& reference) {
                 (q.utility->metric + " of a model of '" + q.utility->target + "' trained on synthetic rows").c_str(),
                 q.utility->synthetic, q.utility->real);
   for (std::size_t i = 0; i < q.columns.size() && i < 3; ++i)
-    std::printf("%-55s %.4f (%s)\n", (i ? "" : "columns that differ most"), q.columns[i].score,
+    std::printf("%-55s %.4f (%s)\n", (i ? "" : "columns that differ most (score, 1 = same)"), q.columns[i].score,
                 q.columns[i].column.c_str());
   for (std::size_t i = 0; i < q.pairs.size() && i < 3; ++i)
-    std::printf("%-55s %.4f (%s, %s)\n", (i ? "" : "pairs that differ most"), q.pairs[i].score,
+    std::printf("%-55s %.4f (%s, %s)\n", (i ? "" : "pairs that differ most (score, 1 = same)"), q.pairs[i].score,
                 q.pairs[i].column_a.c_str(), q.pairs[i].column_b.c_str());
 }
 

@@ -225,3 +225,23 @@ TEST_CASE("the quantile transform has a knot per training row, up to 100,000, st
   const auto sk = TableEncoding<float>::fit(t, {.n_quantiles = 1000});
   REQUIRE(sk.quantile().quantiles.cols() == 1000);
 }
+
+TEST_CASE("a date column is encoded as its day numbers and decoded to days the column has") {
+  // Days 0 (1970-01-01), 365, 10957 (2000-01-01) and 11017 (2000-03-01): a value between two
+  // knots comes back as the nearer training day (a monthly column keeps its grid), one far
+  // outside as the last.
+  Table t;
+  t.schema.columns = {numeric_column("d", 0, 11017, 0, false, ColumnType::date), categorical_column("c", {"a", "b"})};
+  t.cells.resize(4, 2);
+  t.cells << 0, 0, 365, 1, 10957, 0, 11017, 1;
+  const auto enc = TableEncoding<float>::fit(t);
+  Matrix<float> x = enc.encode(t);
+  REQUIRE(same_cells(enc.decode(confident(enc.layout(), x), make_key(3), 0.0).table.cells, t.cells));
+  x(1, 0) = 0.6f * x(1, 0) + 0.4f * x(2, 0);  // nearer 365 than 10957 in normal scores
+  x(2, 0) = 0.3f * x(1, 0) + 0.7f * x(2, 0);
+  x(3, 0) = 40.0f;
+  const Matrix<double> cells = enc.decode(confident(enc.layout(), x), make_key(3), 0.0).table.cells;
+  CHECK(cells(1, 0) == 365);
+  CHECK(cells(2, 0) == 10957);
+  CHECK(cells(3, 0) == 11017);
+}

@@ -113,6 +113,21 @@ TEST_CASE("between two repeated values the inverse gives the nearer one, never a
   REQUIRE(at(8.5 / 9) == Approx(4.5).epsilon(1e-9));
 }
 
+TEST_CASE("a column flagged nearest_knot gives only its knots, the others as before") {
+  QuantileNormal<double> q;
+  Matrix<double> x(5, 2);
+  x << 0, 0, 31, 31, 60, 60, 91, 91, 121, 121;  // month starts of 1970, twice: distinct, so not discrete
+  q.fit(x);
+  Matrix<double> z = Matrix<double>::Constant(1, 2, detail::normal_quantile(0.5 + 0.3 / 4));  // 0.3 past 60
+  Matrix<double> back;
+  q.inverse(z, back, {true, false});
+  CHECK(back(0, 0) == 60);                                   // the nearest knot
+  CHECK(back(0, 1) == Approx(60 + 0.3 * 31).epsilon(1e-9));  // interpolated
+  q.inverse(z, back);
+  CHECK(back(0, 0) == Approx(60 + 0.3 * 31).epsilon(1e-9));
+  REQUIRE_THROWS_WITH(q.inverse(z, back, {true}), Contains("nearest_knot has 1 flags for 2 columns"));
+}
+
 TEST_CASE("knots are doubles: a date in years comes back to the digit") {
   // Monthly dates, year + (month - 1) / 12, each month twice: float knots would write
   // 2013.41662597656 for 2013.41666666667.

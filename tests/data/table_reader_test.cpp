@@ -111,6 +111,52 @@ TEST_CASE("read_table: a column that turns to text late keeps its earlier cells 
   CHECK(std::isnan(r.table.cells(3000, 0)));
 }
 
+TEST_CASE("read_table: a column of YYYY-MM-DD dates is a date column of day numbers") {
+  // Day numbers from 1970-01-01 (detail/iso_date.hpp): 2000-03-01 is 11017.
+  const TableRead r = read(
+      "when,mixed,late,quoted,n\n"
+      "NA,2020-01-01,2020-01-01,\" 2020-01-01\",1\n"
+      "2000-03-01,7,2020-01-02,2020-01-02,2\n"
+      "2000-02-29,2020-01-03,2020-01-32,2020-01-03,3\n"
+      "1970-01-01,2020-01-04,2020-01-04,2020-01-04,4\n");
+  const ldm::Schema& s = r.table.schema;
+  CHECK(s.columns[0].type == ColumnType::date);
+  CHECK(s.columns[0].has_missing);
+  CHECK(s.columns[0].missing_text == "NA");
+  CHECK(s.columns[0].min == 0);
+  CHECK(s.columns[0].max == 11017);
+  CHECK(std::isnan(r.table.cells(0, 0)));
+  CHECK(r.table.cells(1, 0) == 11017);
+  CHECK(r.table.cells(2, 0) == 11016);
+  CHECK(r.table.cells(3, 0) == 0);
+  // A number, a day that does not exist, or a date with blanks inside quotes: categories,
+  // with the earlier dates' texts as the file wrote them.
+  CHECK(s.columns[1].categories == std::vector<std::string>{"2020-01-01", "2020-01-03", "2020-01-04", "7"});
+  CHECK(s.columns[2].categories == std::vector<std::string>{"2020-01-01", "2020-01-02", "2020-01-04", "2020-01-32"});
+  CHECK(s.columns[3].categories == std::vector<std::string>{" 2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"});
+  CHECK(s.columns[4].type == ColumnType::integer);
+  CHECK(r.warnings.empty());  // a date on every row is no identifier
+  // Declared categorical, dates stay categories; declared numeric, they are refused.
+  CHECK(read("d\n2020-01-01\n2020-01-02\n", {.categorical = {"d"}}).table.schema.columns[0].type ==
+        ColumnType::categorical);
+  CHECK(error_of("d\n2020-01-01\n", {.numeric = {"d"}}) ==
+        "read_table: t.csv:2: column 'd': '2020-01-01' is not a number (the column is declared numeric)");
+}
+
+TEST_CASE("read_table against a schema with a date column: dates only") {
+  const ldm::Schema schema = read("d,x\n2020-01-01,1\n2020-03-01,2\n").table.schema;
+  const ldm::Table t = ldm::parse_table("x,d\n5,2021-06-30\n", "held.csv", schema);
+  CHECK(t.cells(0, 0) == 18808);  // 2021-06-30
+  CHECK(t.schema.columns[0].min == 18808);
+  std::string message;
+  try {
+    (void)ldm::parse_table("d,x\n2020-01-01,1\n5,2\n", "held.csv", schema);
+  } catch (const std::runtime_error& e) {
+    message = e.what();
+  }
+  CHECK(message == "read_table: held.csv:3: column 'd': '5' is not a date written YYYY-MM-DD (the schema says date)");
+}
+
 TEST_CASE("read_table: declared types override inference") {
   const std::string text = "a,b,c\n1,2.5,3\n2,3,4\n";
   const TableRead r = read(text, {.categorical = {"a"}, .numeric = {"c"}});

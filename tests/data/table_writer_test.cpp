@@ -65,6 +65,21 @@ TEST_CASE("read_table(write_table(t)) gives back t when its values are on the co
   CHECK(same_table(ldm::read_table(path, t.schema, {.delimiter = ';'}), t));
 }
 
+TEST_CASE("write_table writes a date column as the dates it read, the nearest day of a generated value") {
+  ldm_test::TempDir dir("table_writer_dates");
+  const std::string path = dir.file("t.csv");
+  const std::string text = "d,x\n2000-03-01,1\nNA,2\n1969-12-31,3\n";
+  ldm_test::write_bytes(path, text);
+  ldm::Table t = ldm::read_table(path).table;
+  REQUIRE(t.schema.columns[0].type == ldm::ColumnType::date);
+  ldm::write_table(path, t);
+  CHECK(ldm_test::read_bytes(path) == text);
+  t.cells(0, 0) = 11016.7;
+  std::ostringstream out;
+  ldm::write_table(out, t, '-');  // a delimiter inside the date: quoted
+  CHECK(out.str() == "d-x\n\"2000-03-01\"-1\nNA-2\n\"1969-12-31\"-3\n");
+}
+
 TEST_CASE("write_table quotes a name or cell that begins with a byte-order mark, which a reader drops") {
   // Found by the table fuzzer: a header "\xEF\xBB\xBF\xEF\xBB\xBFa" reads as "\xEF\xBB\xBFa", which written
   // bare would read back as "a".

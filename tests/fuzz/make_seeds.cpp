@@ -119,6 +119,7 @@ void table_seeds(const fs::path& dir) {
   seed("valid_drop_garbage", 16, "a,b\n1,\"\x01zz\"\"\"\n2,3e999\n");
   seed("valid_late_text", 0, "a\n007\n1.50\n+3\n1e5\n-0\nNA\nseven\n");
   seed("valid_na_changed", 4, "a,b\n?,NA\n2,\n");
+  seed("valid_dates", 0, "a,b,c\n2020-02-29,1999-12-31,x\nNA,2021-02-29,y\n1970-01-01,2000-01-01,z\n");
   seed("valid_tab", 2, "a\tb\n\" p \"\t1\n");
   seed("valid_space_one_column", 3, "a\n1\n\n2\n");
   const std::string penguins = read_bytes(LDM_EXAMPLES_DATA_DIR "/penguins.csv");
@@ -130,6 +131,7 @@ void table_seeds(const fs::path& dir) {
   seed("bad_duplicate_names", 0, "a,a\n1,2\n");
   seed("bad_many_categories", 32, "a\nv\nw\nx\ny\nz\n");
   seed("bad_declared_numeric", 64, "a,b,c\n1,2,x\n");
+  seed("bad_declared_numeric_date", 64, "a,b,c\n1,2,2020-01-01\n");
   seed("bad_long_line", 32, "a\n" + std::string(100, '1') + "\n");
 }
 

@@ -215,9 +215,13 @@ class TableEncoding : public Visitable<TableEncoding<S>> {
     Matrix<double> values;
     if (layout_.numeric > 0) {
       const Matrix<S> z = x_hat.leftCols(layout_.numeric);
-      if (options_.numeric_transform == NumericTransform::quantile_normal)
-        quantile_.inverse(z, values);
-      else
+      if (options_.numeric_transform == NumericTransform::quantile_normal) {
+        std::vector<bool> dates(static_cast<std::size_t>(layout_.numeric));  // dates the column has, no others
+        for (std::size_t c = 0; c < schema_.size(); ++c)
+          if (schema_.columns[c].type == ColumnType::date)
+            dates[static_cast<std::size_t>(layout_.columns[c].value)] = true;
+        quantile_.inverse(z, values, dates);
+      } else
         values = standardizer_.inverse(z).template cast<double>();
     }
     for (std::size_t c = 0; c < schema_.size(); ++c) {
@@ -239,7 +243,7 @@ class TableEncoding : public Visitable<TableEncoding<S>> {
         } else {
           cell = values(r, slots.value);
           if (postprocess) {
-            cell = detail::round_to_decimals(cell, column.type == ColumnType::integer ? 0 : column.decimals);
+            cell = detail::round_to_decimals(cell, column.is_whole() ? 0 : column.decimals);
             cell = std::min(std::max(cell, column.min), column.max) + 0.0;  // + 0: no "-0" in a CSV
           }
         }

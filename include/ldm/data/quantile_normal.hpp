@@ -140,13 +140,19 @@ struct QuantileNormal : Visitable<QuantileNormal<S>> {
       }
   }
 
-  // Back to the data's units: the knots at Phi(z). out is resized.
-  void inverse(const Matrix<S>& z, Matrix<double>& out) const {
+  // Back to the data's units: the knots at Phi(z). out is resized. Columns flagged in
+  // nearest_knot (empty: none) give the nearest knot, as a discrete column does: only values the
+  // training column has (TableEncoding flags dates, so that a monthly column stays on its grid).
+  void inverse(const Matrix<S>& z, Matrix<double>& out, const std::vector<bool>& nearest_knot = {}) const {
     require_fitted_width("QuantileNormal::inverse", z);
+    if (!nearest_knot.empty() && nearest_knot.size() != static_cast<std::size_t>(z.cols()))
+      throw std::invalid_argument(detail::concat("QuantileNormal::inverse: nearest_knot has ", nearest_knot.size(),
+                                                 " flags for ", z.cols(), " columns"));
     out.resize(z.rows(), z.cols());
     std::vector<bool> discrete(static_cast<std::size_t>(z.cols()));
     for (Eigen::Index c = 0; c < z.cols(); ++c)
-      discrete[static_cast<std::size_t>(c)] = detail::discrete_knots(quantiles.row(c));
+      discrete[static_cast<std::size_t>(c)] = (!nearest_knot.empty() && nearest_knot[static_cast<std::size_t>(c)]) ||
+                                              detail::discrete_knots(quantiles.row(c));
     for (Eigen::Index r = 0; r < z.rows(); ++r)
       for (Eigen::Index c = 0; c < z.cols(); ++c) {
         const double v = static_cast<double>(z(r, c));

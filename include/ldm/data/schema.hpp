@@ -19,10 +19,12 @@ enum class ColumnType {
   numeric,      // real numbers
   integer,      // numbers that are all whole in the training file: samples are rounded
   categorical,  // any column with a cell that is not a number, or one declared so: one of K texts
+  date,         // every present cell a calendar date written YYYY-MM-DD (ISO 8601): the day number,
+                // days since 1970-01-01 (civil_days), learned as a whole number and written as a date
 };
 constexpr auto enum_names(ColumnType) {
   return std::array{std::pair{ColumnType::numeric, "numeric"}, std::pair{ColumnType::integer, "integer"},
-                    std::pair{ColumnType::categorical, "categorical"}};
+                    std::pair{ColumnType::categorical, "categorical"}, std::pair{ColumnType::date, "date"}};
 }
 
 struct Column {
@@ -34,10 +36,12 @@ struct Column {
   std::vector<std::string> categories = {};
   bool has_missing = false;       // the training file has at least one missing cell here
   std::string missing_text = {};  // how the file wrote its missing cells (the most frequent spelling): "", "NA", ...
-  double min = 0, max = 0;        // numeric and integer: the range of the present values
+  double min = 0, max = 0;        // numeric, integer and date: the range of the present values
   int decimals = 0;               // numeric: the most digits after the decimal point in the file
 
   bool is_categorical() const { return type == ColumnType::categorical; }
+  // Values that are whole numbers: generated ones are rounded, and a file's 2.5 is refused.
+  bool is_whole() const { return type == ColumnType::integer || type == ColumnType::date; }
 };
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Column, name, type, categories, has_missing, missing_text, min, max,
@@ -58,7 +62,7 @@ struct Schema {
   // True when every column is numeric or integer with no missing cells: the seed's model.
   bool all_numeric_complete() const {
     for (const Column& c : columns)
-      if (c.is_categorical() || c.has_missing) return false;
+      if (c.is_categorical() || c.type == ColumnType::date || c.has_missing) return false;
     return true;
   }
 };

@@ -5,6 +5,7 @@
 #include <ldm/core/errors.hpp>
 #include <ldm/core/json.hpp>
 #include <ldm/data/detail/csv_syntax.hpp>
+#include <ldm/data/detail/iso_date.hpp>
 #include <ldm/data/schema.hpp>
 #include <ldm/data/table.hpp>
 #include <ldm/io/atomic_file.hpp>
@@ -106,6 +107,10 @@ inline std::string describe_lines(const Schema& schema, const std::vector<long>&
       for (std::size_t k = 0; k < c.categories.size() && k < 6; ++k)
         line += (k ? ", " : "") + shown_category(c.categories[k]);
       line += c.categories.size() > 6 ? ", ...)" : ")";
+    } else if (c.type == ColumnType::date) {
+      append_iso_date(line, c.min);
+      line += "..";
+      append_iso_date(line, c.max);
     } else {
       const int decimals = c.type == ColumnType::integer ? 0 : c.decimals;
       line += number_text(c.min, decimals) + ".." + number_text(c.max, decimals);

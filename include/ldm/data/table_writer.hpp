@@ -7,6 +7,7 @@
 
 #include <ldm/core/errors.hpp>
 #include <ldm/data/detail/csv_syntax.hpp>
+#include <ldm/data/detail/iso_date.hpp>
 #include <ldm/data/table.hpp>
 #include <ldm/io/atomic_file.hpp>
 
@@ -74,12 +75,16 @@ void put_table_text(const Table& table, char delimiter, Put&& put) {
         append_text_cell(text, column.missing_text, delimiter, alone);
       } else if (column.is_categorical()) {
         append_text_cell(text, column.categories[static_cast<std::size_t>(value)], delimiter, alone);
+      } else if (column.type == ColumnType::date) {
+        std::string date;  // ten characters: no allocation (short-string storage)
+        append_iso_date(date, value);
+        text += number_delimiter ? csv_quoted(date, delimiter) : date;
       } else if (number_delimiter) {  // e.g. '.' or '-': the number is quoted, which read_table allows
         std::string number;
-        append_rounded(number, value, column.type == ColumnType::integer ? 0 : column.decimals);
+        append_rounded(number, value, column.is_whole() ? 0 : column.decimals);
         text += csv_quoted(number, delimiter);
       } else {
-        append_rounded(text, value, column.type == ColumnType::integer ? 0 : column.decimals);
+        append_rounded(text, value, column.is_whole() ? 0 : column.decimals);
       }
     }
     text += '\n';

@@ -292,9 +292,7 @@ inline std::string metric_cell(const nlohmann::json& j, const nlohmann::json::js
   return "<td class=\"n\" title=\"" + v.dump() + "\">" + format_number(v.get<double>()) + "</td>";
 }
 
-inline const char* type_name(const Column& c) {
-  return c.type == ColumnType::categorical ? "categorical" : c.type == ColumnType::integer ? "integer" : "numeric";
-}
+inline const char* type_name(const Column& c) { return enum_name(c.type); }
 
 inline std::string shape_row(std::size_t rank, const ColumnShape& s, const Column& c) {
   return concat("<tr><td class=\"n\">", rank, "</td><td>", html_escape(s.column), "</td><td>", type_name(c),

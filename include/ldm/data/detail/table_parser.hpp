@@ -3,12 +3,16 @@
 // facts the schema needs. A column whose type is not declared is read as numbers until its first
 // cell that is not one; then its earlier cells become categories, their text rebuilt from the
 // value and how it was written (NumberText::form; the rare text that cannot be rebuilt is kept).
+// A column whose first present cell is a date (YYYY-MM-DD, iso_date.hpp) is read as day numbers
+// until a cell that is not a date; then it becomes categorical the same way, its dates' texts
+// rebuilt from the day numbers.
 #pragma once
 
 #include <ldm/core/errors.hpp>
 #include <ldm/core/matrix.hpp>
 #include <ldm/data/detail/csv_records.hpp>
 #include <ldm/data/detail/csv_syntax.hpp>
+#include <ldm/data/detail/iso_date.hpp>
 #include <ldm/data/detail/table_cells.hpp>
 #include <ldm/data/schema.hpp>
 
@@ -28,7 +32,7 @@ namespace ldm::detail {
 
 // How one kept column is read, and what was seen in it.
 struct ColumnReading {
-  enum class Kind { inferred, numeric, categorical };
+  enum class Kind { inferred, numeric, categorical, date };  // date: inferred, or declared (`declared` says so)
   std::string name;
   Kind kind = Kind::inferred;
   bool known_categories = false;  // against a schema: an unknown text is an error
@@ -177,6 +181,24 @@ class TableParser {
       return;
     }
     ++c.present;
+    if (c.kind == ColumnReading::Kind::inferred && c.present == 1) {
+      if (const auto days = iso_date_days(text); days && text.size() == cell.text.size()) {
+        c.kind = ColumnReading::Kind::date;  // its first present cell: a date column, until a cell says otherwise
+        c.forms = {};
+      }
+    }
+    if (c.kind == ColumnReading::Kind::date) {
+      if (const auto days = iso_date_days(text); days && text.size() == cell.text.size()) {
+        value = *days;
+        c.min = std::min(c.min, value);
+        c.max = std::max(c.max, value);
+        return;
+      }
+      if (!c.declared.empty())
+        fail(concat("column ", quoted_text(c.name), ": ", quoted_text(text), " is not a date written YYYY-MM-DD (",
+                    c.declared, ")"));
+      to_categorical(out, slot, row);
+    }
     if (c.kind != ColumnReading::Kind::categorical) {
       NumberText number;
       if (scan_number(text, number)) {
@@ -212,16 +234,20 @@ class TableParser {
     value = static_cast<double>(code);
   }
 
-  // The column's first cell that is not a number: the earlier rows become categories too.
+  // The column's first cell that is not a number (or, in a date column, not a date): the earlier
+  // rows become categories too.
   void to_categorical(ParsedTable& out, std::size_t slot, Eigen::Index rows) {
     ColumnReading& c = out.columns[slot];
     std::size_t text = 0, from = 0;
     for (Eigen::Index r = 0; r < rows; ++r) {
       double& value = out.cells(r, static_cast<Eigen::Index>(slot));
       if (std::isnan(value)) continue;
-      const std::uint8_t form = c.forms[static_cast<std::size_t>(r)];
       std::string_view written;
-      if (form == kTextForm) {
+      std::string date;
+      if (c.kind == ColumnReading::Kind::date) {
+        append_iso_date(date, value);
+        written = date;
+      } else if (const std::uint8_t form = c.forms[static_cast<std::size_t>(r)]; form == kTextForm) {
         written = std::string_view(c.texts).substr(from, c.text_ends[text] - from);
         from = c.text_ends[text++];
       } else {

@@ -188,7 +188,7 @@ inline Matrix<double> sample_copula_cells(const GaussianCopula& g, const Table& 
       double v = var.inverse(z(r, cc.value));
       if (column.is_categorical() && v == static_cast<double>(column.categories.size()))
         v = std::numeric_limits<double>::quiet_NaN();  // the missing state
-      else if (column.type == ColumnType::integer)
+      else if (column.is_whole())
         v = std::round(v);
       cells(r, c) = v;
     }
