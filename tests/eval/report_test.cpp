@@ -159,6 +159,17 @@ TEST_CASE("column_distribution: shared bins, one bar per integer, categories and
   CHECK_THROWS_WITH(ldm::column_distribution(real, synth, 0, 0), Contains("bins must be at least 1, got 0"));
 }
 
+TEST_CASE("column_distribution: a date column's bins are labelled with dates", "[report]") {
+  const std::vector<ldm::Column> cols{numeric_column("d", false, ldm::ColumnType::date)};
+  Matrix<double> a(2, 1), b(1, 1);
+  a << 0, 20;  // 1970-01-01 and 1970-01-21
+  b << 10;
+  const ldm::ColumnDistribution d = ldm::column_distribution(make_table(cols, a), make_table(cols, b), 0, 2);
+  CHECK(d.labels == std::vector<std::string>{"[1970-01-01, 1970-01-11)", "[1970-01-11, 1970-01-21]"});
+  CHECK(d.real == std::vector<double>{0.5, 0.5});
+  CHECK(d.synth == std::vector<double>{0, 1});
+}
+
 TEST_CASE("association_matrix: Pearson r as pair_trends computes it, Cramer's V for categories", "[report]") {
   const ldm::Table real = rows(1, 400), synth = rows(2, 300, 0.5);
   const Matrix<double> m = ldm::association_matrix(real, real, {0, 1, 2});

@@ -10,6 +10,7 @@
 #include <ldm/core/errors.hpp>
 #include <ldm/core/json.hpp>
 #include <ldm/core/matrix.hpp>
+#include <ldm/data/detail/iso_date.hpp>
 #include <ldm/data/table.hpp>
 #include <ldm/eval/column_shapes.hpp>
 #include <ldm/eval/detail/html.hpp>
@@ -58,6 +59,15 @@ struct ColumnDistribution {
 };
 
 namespace detail {
+
+// A column's value as a reader of the page knows it: a date column's day number as its date.
+inline std::string value_text(const Column& column, double v) {
+  if (column.type != ColumnType::date || std::isnan(v)) return format_number(v);
+  std::string date;
+  append_iso_date(date, v);
+  return date;
+}
+
 inline ColumnDistribution column_distribution_unchecked(const Table& real, const Table& synth, Eigen::Index c, int bins,
                                                         std::size_t max_categories);
 }  // namespace detail
@@ -147,8 +157,8 @@ inline ColumnDistribution column_distribution_unchecked(const Table& real, const
   for (double v : b) d.synth[bin_of(v)] += 1 / n_synth;
   for (std::size_t i = 0; i < n_bins; ++i) {
     const double lo = d.low + width * static_cast<double>(i);
-    d.labels.push_back(per_value ? detail::format_number(lo)
-                                 : "[" + detail::format_number(lo) + ", " + detail::format_number(lo + width) +
+    d.labels.push_back(per_value ? value_text(column, lo)
+                                 : "[" + value_text(column, lo) + ", " + value_text(column, lo + width) +
                                        (i + 1 == n_bins ? "]" : ")"));
   }
   return d;
@@ -348,7 +358,7 @@ inline std::string column_card(const Table& real, const Table& synth, Eigen::Ind
   } else if (d.labels.empty()) {
     s += "<p class=\"note\">no present values</p>";
   } else {
-    s += svg_histogram(d.labels, d.real, d.synth, format_number(d.low), format_number(d.high),
+    s += svg_histogram(d.labels, d.real, d.synth, value_text(column, d.low), value_text(column, d.high),
                        missing ? std::optional(std::pair{d.missing_real, d.missing_synth}) : std::nullopt);
   }
   return s + "</div>";
