@@ -38,3 +38,28 @@ TEST_CASE("append_iso_date writes the day number back as the date it was read fr
   CHECK(date_of(1e12) == "9999-12-31");     // clamped to four-digit years
   CHECK(date_of(-1e12) == "0000-01-01");
 }
+
+TEST_CASE("iso_datetime_seconds reads YYYY-MM-DD HH:MM:SS as seconds since 1970-01-01 00:00:00") {
+  using ldm::detail::iso_datetime_seconds;
+  CHECK(iso_datetime_seconds("1970-01-01 00:00:00") == 0.0);
+  CHECK(iso_datetime_seconds("1969-12-31 23:59:59") == -1.0);
+  CHECK(iso_datetime_seconds("2000-03-01 12:34:56") == 11017.0 * 86400 + 12 * 3600 + 34 * 60 + 56);
+  for (const char* not_one :
+       {"2020-01-01 24:00:00", "2020-01-01 23:60:00", "2020-01-01 23:59:60", "2021-02-29 00:00:00",
+        "2020-01-01T00:00:00", "2020-01-01 0:00:00", "2020-01-01 00:00", "2020-01-01 00:00:00Z", "2020-01-01"})
+    CHECK_FALSE(iso_datetime_seconds(not_one).has_value());
+  CHECK(ldm::detail::time_value("2020-01-01", false) == 18262.0);
+  CHECK_FALSE(ldm::detail::time_value("2020-01-01", true).has_value());
+}
+
+TEST_CASE("append_iso_datetime writes the seconds back as the date-time they were read from") {
+  for (const char* text : {"1970-01-01 00:00:00", "1969-12-31 23:59:59", "2000-02-29 13:05:09", "0000-01-01 00:00:00",
+                           "9999-12-31 23:59:59"}) {
+    std::string back;
+    ldm::detail::append_time(back, *ldm::detail::iso_datetime_seconds(text), true);
+    CHECK(back == text);
+  }
+  std::string rounded;
+  ldm::detail::append_iso_datetime(rounded, 59.6);  // the nearest second
+  CHECK(rounded == "1970-01-01 00:01:00");
+}

@@ -32,7 +32,7 @@ TEST_CASE("read_schema refuses what no table could have, naming the file") {
   };
   const std::string at = "read_schema: " + path + ": ";
   CHECK(error(R"({"columns": [{"name": "a", "type": "text"}]})") ==
-        at + "must be numeric, integer, categorical or date, got 'text'");
+        at + "must be numeric, integer, categorical, date or datetime, got 'text'");
   CHECK(error(R"({"columns": [{"name": "a", "type": "categorical"}]})") ==
         at + "column 'a' is categorical but has no categories");
   CHECK(error(R"({"columns": [{"name": "a"}, {"name": "a"}]})") == at + "column 'a' appears twice");
@@ -60,10 +60,12 @@ TEST_CASE("describe: one aligned line per column") {
   s.columns.push_back({"k", ldm::ColumnType::categorical, {"1", "2", "3", "4", "5", "6", "7"}, true, ""});
   s.columns.push_back({"x", ldm::ColumnType::numeric, {}, false, "", -1, 2.5, 3});
   s.columns.push_back({"d", ldm::ColumnType::date, {}, true, "NA", -1, 11017});
+  s.columns.push_back({"t", ldm::ColumnType::datetime, {}, false, "", 0, 86399});
   CHECK(ldm::describe(s) ==
         "  k  categorical  7 categories (1, 2, 3, 4, 5, 6, ...), has missing cells (empty)\n"
         "  x  numeric      -1.000..2.500, 3 decimals\n"
-        "  d  date         1969-12-31..2000-03-01, has missing cells ('NA')\n");
+        "  d  date         1969-12-31..2000-03-01, has missing cells ('NA')\n"
+        "  t  datetime     1970-01-01 00:00:00..1970-01-01 23:59:59\n");
   // A category that could be misread in the list is quoted.
   ldm::Schema q;
   q.columns.push_back(

@@ -143,6 +143,27 @@ TEST_CASE("read_table: a column of YYYY-MM-DD dates is a date column of day numb
         "read_table: t.csv:2: column 'd': '2020-01-01' is not a number (the column is declared numeric)");
 }
 
+TEST_CASE("read_table: a column of YYYY-MM-DD HH:MM:SS date-times is a datetime column of seconds") {
+  const TableRead r = read(
+      "at,mixed\n"
+      "2000-03-01 12:34:56,2000-03-01 00:00:00\n"
+      ",2000-03-01\n"
+      "1970-01-01 00:00:01,2000-03-02 00:00:00\n");
+  const ldm::Column& at = r.table.schema.columns[0];
+  CHECK(at.type == ColumnType::datetime);
+  CHECK(at.missing_text == "");
+  CHECK(at.min == 1);
+  CHECK(at.max == 11017.0 * 86400 + 45296);
+  CHECK(r.table.cells(0, 0) == 11017.0 * 86400 + 45296);
+  // A date among date-times: text, every cell as written.
+  CHECK(r.table.schema.columns[1].categories ==
+        std::vector<std::string>{"2000-03-01", "2000-03-01 00:00:00", "2000-03-02 00:00:00"});
+  const ldm::Schema schema = r.table.schema;
+  CHECK_THROWS_WITH(ldm::parse_table("at,mixed\n2000-03-01,2000-03-01\n", "held.csv", schema),
+                    "read_table: held.csv:2: column 'at': '2000-03-01' is not a date-time written YYYY-MM-DD "
+                    "HH:MM:SS (the schema says datetime)");
+}
+
 TEST_CASE("read_table against a schema with a date column: dates only") {
   const ldm::Schema schema = read("d,x\n2020-01-01,1\n2020-03-01,2\n").table.schema;
   const ldm::Table t = ldm::parse_table("x,d\n5,2021-06-30\n", "held.csv", schema);

@@ -74,6 +74,13 @@ TEST_CASE("write_table writes a date column as the dates it read, the nearest da
   REQUIRE(t.schema.columns[0].type == ldm::ColumnType::date);
   ldm::write_table(path, t);
   CHECK(ldm_test::read_bytes(path) == text);
+  // Date-times the same way.
+  const std::string times = "t\n2000-03-01 12:34:56\n1969-12-31 23:59:59\n";
+  ldm_test::write_bytes(path, times);
+  const ldm::Table timed = ldm::read_table(path).table;
+  REQUIRE(timed.schema.columns[0].type == ldm::ColumnType::datetime);
+  ldm::write_table(path, timed);
+  CHECK(ldm_test::read_bytes(path) == times);
   t.cells(0, 0) = 11016.7;
   std::ostringstream out;
   ldm::write_table(out, t, '-');  // a delimiter inside the date: quoted

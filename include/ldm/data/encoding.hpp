@@ -218,8 +218,7 @@ class TableEncoding : public Visitable<TableEncoding<S>> {
       if (options_.numeric_transform == NumericTransform::quantile_normal) {
         std::vector<bool> dates(static_cast<std::size_t>(layout_.numeric));  // dates the column has, no others
         for (std::size_t c = 0; c < schema_.size(); ++c)
-          if (schema_.columns[c].type == ColumnType::date)
-            dates[static_cast<std::size_t>(layout_.columns[c].value)] = true;
+          if (schema_.columns[c].is_time()) dates[static_cast<std::size_t>(layout_.columns[c].value)] = true;
         quantile_.inverse(z, values, dates);
       } else
         values = standardizer_.inverse(z).template cast<double>();

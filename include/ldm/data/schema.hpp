@@ -20,11 +20,13 @@ enum class ColumnType {
   integer,      // numbers that are all whole in the training file: samples are rounded
   categorical,  // any column with a cell that is not a number, or one declared so: one of K texts
   date,         // every present cell a calendar date written YYYY-MM-DD (ISO 8601): the day number,
-                // days since 1970-01-01 (civil_days), learned as a whole number and written as a date
+                // days since 1970-01-01, learned as a whole number and written as a date
+  datetime,     // every present cell written YYYY-MM-DD HH:MM:SS: seconds since 1970-01-01 00:00:00
 };
 constexpr auto enum_names(ColumnType) {
   return std::array{std::pair{ColumnType::numeric, "numeric"}, std::pair{ColumnType::integer, "integer"},
-                    std::pair{ColumnType::categorical, "categorical"}, std::pair{ColumnType::date, "date"}};
+                    std::pair{ColumnType::categorical, "categorical"}, std::pair{ColumnType::date, "date"},
+                    std::pair{ColumnType::datetime, "datetime"}};
 }
 
 struct Column {
@@ -41,7 +43,10 @@ struct Column {
 
   bool is_categorical() const { return type == ColumnType::categorical; }
   // Values that are whole numbers: generated ones are rounded, and a file's 2.5 is refused.
-  bool is_whole() const { return type == ColumnType::integer || type == ColumnType::date; }
+  bool is_whole() const { return type == ColumnType::integer || is_time(); }
+  // Dates and date-times (data/detail/iso_date.hpp): written as their text, generated only as
+  // values the training column has.
+  bool is_time() const { return type == ColumnType::date || type == ColumnType::datetime; }
 };
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Column, name, type, categories, has_missing, missing_text, min, max,
@@ -62,7 +67,7 @@ struct Schema {
   // True when every column is numeric or integer with no missing cells: the seed's model.
   bool all_numeric_complete() const {
     for (const Column& c : columns)
-      if (c.is_categorical() || c.type == ColumnType::date || c.has_missing) return false;
+      if (c.is_categorical() || c.is_time() || c.has_missing) return false;
     return true;
   }
 };

@@ -107,10 +107,10 @@ inline std::string describe_lines(const Schema& schema, const std::vector<long>&
       for (std::size_t k = 0; k < c.categories.size() && k < 6; ++k)
         line += (k ? ", " : "") + shown_category(c.categories[k]);
       line += c.categories.size() > 6 ? ", ...)" : ")";
-    } else if (c.type == ColumnType::date) {
-      append_iso_date(line, c.min);
+    } else if (c.is_time()) {
+      append_time(line, c.min, c.type == ColumnType::datetime);
       line += "..";
-      append_iso_date(line, c.max);
+      append_time(line, c.max, c.type == ColumnType::datetime);
     } else {
       const int decimals = c.type == ColumnType::integer ? 0 : c.decimals;
       line += number_text(c.min, decimals) + ".." + number_text(c.max, decimals);

@@ -9,16 +9,14 @@
 // a part of: "", "NA", "N/A", "NaN", "null"). A quoted "NA" is therefore missing too; a column
 // can hold the category "NA" only with na_values changed.
 // Types, per column: date if every present cell is a date written YYYY-MM-DD (read as its day
-// number, detail/iso_date.hpp), else categorical if declared so or if a present cell is not a
-// number (as std::from_chars reads it; "inf" is text), else integer if every present value is
-// whole, else numeric; TableOptions::numeric declares a column numeric (never rounded) and
-// refuses text; TableOptions::categorical keeps dates as categories.
-// A header cell left empty names its column "Unnamed: <index>" (0-based, as pandas). Names and
-// categories must be UTF-8 (they go into JSON); "-0" reads as 0.
-// The file is read in chunks of 1 MiB and each cell parsed straight into the table's matrix,
-// so reading takes about the table's memory, not the file's (bench/read_table.py measures it).
-// Errors: std::runtime_error "read_table: <file>:<line>: <what>" for bad input,
-// std::invalid_argument for options that name no column or contradict each other.
+// number, detail/iso_date.hpp), datetime if every one is written YYYY-MM-DD HH:MM:SS (seconds), else categorical if
+// declared so or if a present cell is not a number (as std::from_chars reads it; "inf" is text), else integer if every
+// present value is whole, else numeric; TableOptions::numeric declares a column numeric (never rounded) and refuses
+// text; TableOptions::categorical keeps dates as categories. A header cell left empty names its column "Unnamed:
+// <index>" (0-based, as pandas). Names and categories must be UTF-8 (they go into JSON); "-0" reads as 0. The file is
+// read in chunks of 1 MiB and each cell parsed straight into the table's matrix, so reading takes about the table's
+// memory, not the file's (bench/read_table.py measures it). Errors: std::runtime_error "read_table: <file>:<line>:
+// <what>" for bad input, std::invalid_argument for options that name no column or contradict each other.
 #pragma once
 
 #include <ldm/core/errors.hpp>
@@ -136,7 +134,9 @@ ParsedTable parse_source(const std::string& path, const std::string_view* text, 
 inline bool unique_on_every_row(const Matrix<double>& cells, Eigen::Index c, const ColumnReading& column) {
   const Eigen::Index rows = cells.rows();
   // A date on every row is a time series' clock, not an identifier: as a number it can be learned.
-  if (rows < 10 || column.has_missing() || column.kind == ColumnReading::Kind::date) return false;
+  if (rows < 10 || column.has_missing() || column.kind == ColumnReading::Kind::date ||
+      column.kind == ColumnReading::Kind::datetime)
+    return false;
   if (column.kind == ColumnReading::Kind::categorical) return column.codes.size() == static_cast<std::size_t>(rows);
   if (!column.whole) return false;  // measurements with decimals are often all different
   if (column.max - column.min + 1 < static_cast<double>(rows)) return false;  // too few whole numbers between
@@ -208,8 +208,8 @@ inline TableRead read_table_from(const std::string& path, const std::string_view
       for (Eigen::Index r = 0; r < parsed.cells.rows(); ++r)
         if (const double code = parsed.cells(r, c); !std::isnan(code))
           parsed.cells(r, c) = static_cast<double>(rank[static_cast<std::size_t>(code)]);
-    } else if (reading.kind == ColumnReading::Kind::date) {
-      column.type = ColumnType::date;
+    } else if (reading.kind == ColumnReading::Kind::date || reading.kind == ColumnReading::Kind::datetime) {
+      column.type = reading.kind == ColumnReading::Kind::date ? ColumnType::date : ColumnType::datetime;
       column.min = reading.min;
       column.max = reading.max;
     } else {
@@ -246,7 +246,9 @@ inline Table read_table_from(const std::string& path, const std::string_view* te
         c.known_categories = true;
         for (const std::string& category : column.categories) c.codes.code(category, true, column.categories.size());
       } else {
-        c.kind = column.type == ColumnType::date ? ColumnReading::Kind::date : ColumnReading::Kind::numeric;
+        c.kind = column.type == ColumnType::date       ? ColumnReading::Kind::date
+                 : column.type == ColumnType::datetime ? ColumnReading::Kind::datetime
+                                                       : ColumnReading::Kind::numeric;
         c.whole_only = column.is_whole();
       }
       if (!contains(in_file, column.name))

@@ -75,9 +75,9 @@ void put_table_text(const Table& table, char delimiter, Put&& put) {
         append_text_cell(text, column.missing_text, delimiter, alone);
       } else if (column.is_categorical()) {
         append_text_cell(text, column.categories[static_cast<std::size_t>(value)], delimiter, alone);
-      } else if (column.type == ColumnType::date) {
-        std::string date;  // ten characters: no allocation (short-string storage)
-        append_iso_date(date, value);
+      } else if (column.is_time()) {
+        std::string date;  // 10 or 19 characters: no allocation (short-string storage)
+        append_time(date, value, column.type == ColumnType::datetime);
         text += number_delimiter ? csv_quoted(date, delimiter) : date;
       } else if (number_delimiter) {  // e.g. '.' or '-': the number is quoted, which read_table allows
         std::string number;

@@ -62,9 +62,9 @@ namespace detail {
 
 // A column's value as a reader of the page knows it: a date column's day number as its date.
 inline std::string value_text(const Column& column, double v) {
-  if (column.type != ColumnType::date || std::isnan(v)) return format_number(v);
+  if (!column.is_time() || std::isnan(v)) return format_number(v);
   std::string date;
-  append_iso_date(date, v);
+  append_time(date, v, column.type == ColumnType::datetime);
   return date;
 }
 

@@ -1,7 +1,8 @@
-// Calendar dates as a CSV writes them, YYYY-MM-DD (ISO 8601's calendar date, extended form),
-// and as a date column holds them: the day number, days since 1970-01-01 (the proleptic
-// Gregorian calendar of std::chrono). Only that one spelling is a date: it is the one that
-// reads back to the same text, so a column of dates is written exactly as it was read.
+// Calendar dates and date-times as a CSV writes them, YYYY-MM-DD and YYYY-MM-DD HH:MM:SS (ISO
+// 8601's extended calendar date; with a time of day as pandas' to_csv and R's write.csv write
+// it), and as a date or datetime column holds them: days, or seconds, since 1970-01-01 00:00:00
+// (the proleptic Gregorian calendar of std::chrono, no time zone, no leap second). Only these
+// spellings count: they read back to the same text, so a column is written as it was read.
 #pragma once
 
 #include <algorithm>
@@ -32,16 +33,53 @@ inline std::optional<double> iso_date_days(std::string_view text) {
   return static_cast<double>(std::chrono::sys_days{date}.time_since_epoch().count());
 }
 
+// The seconds of "YYYY-MM-DD HH:MM:SS" (00:00:00 to 23:59:59), or nothing for any other text.
+inline std::optional<double> iso_datetime_seconds(std::string_view text) {
+  if (text.size() != 19 || text[10] != ' ' || text[13] != ':' || text[16] != ':') return std::nullopt;
+  const std::optional<double> days = iso_date_days(text.substr(0, 10));
+  int parts[3] = {0, 0, 0};
+  for (int p = 0; p < 3; ++p)
+    for (int i = 11 + 3 * p; i < 13 + 3 * p; ++i) {
+      const char c = text[static_cast<std::size_t>(i)];
+      if (c < '0' || c > '9') return std::nullopt;
+      parts[p] = 10 * parts[p] + (c - '0');
+    }
+  if (!days || parts[0] > 23 || parts[1] > 59 || parts[2] > 59) return std::nullopt;
+  return 86400 * *days + 3600 * parts[0] + 60 * parts[1] + parts[2];
+}
+
+// A cell's value in a date (with_time false) or datetime column, or nothing if it is not one.
+inline std::optional<double> time_value(std::string_view text, bool with_time) {
+  return with_time ? iso_datetime_seconds(text) : iso_date_days(text);
+}
+
 // The day number's date as "YYYY-MM-DD"; a fraction of a day is rounded to the nearest day, and
 // days outside years 0000-9999 are clamped to them (generated values stay in a column's range).
 inline void append_iso_date(std::string& out, double days) {
   constexpr double first = -719528, last = 2932896;  // 0000-01-01 and 9999-12-31
   const double day = std::isnan(days) ? 0 : std::clamp(std::round(days), first, last);
   const std::chrono::year_month_day date{std::chrono::sys_days{std::chrono::days{static_cast<int>(day)}}};
-  char text[16];
+  char text[32];
   std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
                 static_cast<unsigned>(date.day()));
   out += text;
+}
+
+// The seconds' date-time as "YYYY-MM-DD HH:MM:SS", rounded to the nearest second and clamped to
+// years 0000-9999.
+inline void append_iso_datetime(std::string& out, double seconds) {
+  constexpr double first = -719528.0 * 86400, last = 2932897.0 * 86400 - 1;
+  const double second = std::isnan(seconds) ? 0 : std::clamp(std::round(seconds), first, last);
+  const double day = std::floor(second / 86400);
+  append_iso_date(out, day);
+  const auto in_day = static_cast<int>(second - 86400 * day);
+  char text[32];
+  std::snprintf(text, sizeof text, " %02d:%02d:%02d", in_day / 3600, in_day / 60 % 60, in_day % 60);
+  out += text;
+}
+
+inline void append_time(std::string& out, double value, bool with_time) {
+  with_time ? append_iso_datetime(out, value) : append_iso_date(out, value);
 }
 
 }  // namespace ldm::detail

@@ -5,7 +5,7 @@
 // value and how it was written (NumberText::form; the rare text that cannot be rebuilt is kept).
 // A column whose first present cell is a date (YYYY-MM-DD, iso_date.hpp) is read as day numbers
 // until a cell that is not a date; then it becomes categorical the same way, its dates' texts
-// rebuilt from the day numbers.
+// rebuilt from the day numbers. The same for date-times (YYYY-MM-DD HH:MM:SS, in seconds).
 #pragma once
 
 #include <ldm/core/errors.hpp>
@@ -32,7 +32,8 @@ namespace ldm::detail {
 
 // How one kept column is read, and what was seen in it.
 struct ColumnReading {
-  enum class Kind { inferred, numeric, categorical, date };  // date: inferred, or declared (`declared` says so)
+  // date and datetime: inferred from the first present cell, or declared (`declared` says so)
+  enum class Kind { inferred, numeric, categorical, date, datetime };
   std::string name;
   Kind kind = Kind::inferred;
   bool known_categories = false;  // against a schema: an unknown text is an error
@@ -181,22 +182,24 @@ class TableParser {
       return;
     }
     ++c.present;
-    if (c.kind == ColumnReading::Kind::inferred && c.present == 1) {
-      if (const auto days = iso_date_days(text); days && text.size() == cell.text.size()) {
-        c.kind = ColumnReading::Kind::date;  // its first present cell: a date column, until a cell says otherwise
-        c.forms = {};
-      }
+    if (c.kind == ColumnReading::Kind::inferred && c.present == 1 && text.size() == cell.text.size()) {
+      // Its first present cell: a date or datetime column, until a cell says otherwise.
+      if (iso_date_days(text)) c.kind = ColumnReading::Kind::date;
+      if (iso_datetime_seconds(text)) c.kind = ColumnReading::Kind::datetime;
+      if (c.kind != ColumnReading::Kind::inferred) c.forms = {};
     }
-    if (c.kind == ColumnReading::Kind::date) {
-      if (const auto days = iso_date_days(text); days && text.size() == cell.text.size()) {
-        value = *days;
+    if (c.kind == ColumnReading::Kind::date || c.kind == ColumnReading::Kind::datetime) {
+      const bool with_time = c.kind == ColumnReading::Kind::datetime;
+      if (const auto time = time_value(text, with_time); time && text.size() == cell.text.size()) {
+        value = *time;
         c.min = std::min(c.min, value);
         c.max = std::max(c.max, value);
         return;
       }
       if (!c.declared.empty())
-        fail(concat("column ", quoted_text(c.name), ": ", quoted_text(text), " is not a date written YYYY-MM-DD (",
-                    c.declared, ")"));
+        fail(concat("column ", quoted_text(c.name), ": ", quoted_text(text), " is not a ",
+                    with_time ? "date-time written YYYY-MM-DD HH:MM:SS" : "date written YYYY-MM-DD", " (", c.declared,
+                    ")"));
       to_categorical(out, slot, row);
     }
     if (c.kind != ColumnReading::Kind::categorical) {
@@ -244,8 +247,8 @@ class TableParser {
       if (std::isnan(value)) continue;
       std::string_view written;
       std::string date;
-      if (c.kind == ColumnReading::Kind::date) {
-        append_iso_date(date, value);
+      if (c.kind == ColumnReading::Kind::date || c.kind == ColumnReading::Kind::datetime) {
+        append_time(date, value, c.kind == ColumnReading::Kind::datetime);
         written = date;
       } else if (const std::uint8_t form = c.forms[static_cast<std::size_t>(r)]; form == kTextForm) {
         written = std::string_view(c.texts).substr(from, c.text_ends[text] - from);
