@@ -142,7 +142,8 @@ struct QuantileNormal : Visitable<QuantileNormal<S>> {
 
   // Back to the data's units: the knots at Phi(z). out is resized. Columns flagged in
   // nearest_knot (empty: none) give the nearest knot, as a discrete column does: only values the
-  // training column has (TableEncoding flags dates, so that a monthly column stays on its grid).
+  // training column has, up to n_quantiles rows (TableEncoding flags dates: a monthly column stays
+  // monthly).
   void inverse(const Matrix<S>& z, Matrix<double>& out, const std::vector<bool>& nearest_knot = {}) const {
     require_fitted_width("QuantileNormal::inverse", z);
     if (!nearest_knot.empty() && nearest_knot.size() != static_cast<std::size_t>(z.cols()))

@@ -38,7 +38,7 @@ struct Column {
   std::vector<std::string> categories = {};
   bool has_missing = false;       // the training file has at least one missing cell here
   std::string missing_text = {};  // how the file wrote its missing cells (the most frequent spelling): "", "NA", ...
-  double min = 0, max = 0;        // numeric, integer and date: the range of the present values
+  double min = 0, max = 0;        // all but categorical: the range of the present values
   int decimals = 0;               // numeric: the most digits after the decimal point in the file
 
   bool is_categorical() const { return type == ColumnType::categorical; }

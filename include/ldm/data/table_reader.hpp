@@ -8,15 +8,17 @@
 // whatever its ASCII case, quoted or not (as pandas' read_csv, whose default list this one is
 // a part of: "", "NA", "N/A", "NaN", "null"). A quoted "NA" is therefore missing too; a column
 // can hold the category "NA" only with na_values changed.
-// Types, per column: date if every present cell is a date written YYYY-MM-DD (read as its day
-// number, detail/iso_date.hpp), datetime if every one is written YYYY-MM-DD HH:MM:SS (seconds), else categorical if
-// declared so or if a present cell is not a number (as std::from_chars reads it; "inf" is text), else integer if every
-// present value is whole, else numeric; TableOptions::numeric declares a column numeric (never rounded) and refuses
-// text; TableOptions::categorical keeps dates as categories. A header cell left empty names its column "Unnamed:
-// <index>" (0-based, as pandas). Names and categories must be UTF-8 (they go into JSON); "-0" reads as 0. The file is
-// read in chunks of 1 MiB and each cell parsed straight into the table's matrix, so reading takes about the table's
-// memory, not the file's (bench/read_table.py measures it). Errors: std::runtime_error "read_table: <file>:<line>:
-// <what>" for bad input, std::invalid_argument for options that name no column or contradict each other.
+// Types, per column: categorical if declared so; else date if every present cell is a date
+// written YYYY-MM-DD (read as its day number, detail/iso_date.hpp), datetime if every one is
+// written YYYY-MM-DD HH:MM:SS (seconds); else categorical if a present cell is not a number (as
+// std::from_chars reads it; "inf" is text), else integer if every present value is whole, else
+// numeric. TableOptions::numeric declares a column numeric (never rounded) and refuses text.
+// A header cell left empty names its column "Unnamed: <index>" (0-based, as pandas). Names and
+// categories must be UTF-8 (they go into JSON); "-0" reads as 0.
+// The file is read in chunks of 1 MiB and each cell parsed straight into the table's matrix,
+// so reading takes about the table's memory, not the file's (bench/read_table.py measures it).
+// Errors: std::runtime_error "read_table: <file>:<line>: <what>" for bad input,
+// std::invalid_argument for options that name no column or contradict each other.
 #pragma once
 
 #include <ldm/core/errors.hpp>
