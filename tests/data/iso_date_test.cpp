@@ -14,8 +14,8 @@ std::string date_of(double days) {
 
 }  // namespace
 
-// Day numbers from the Unix epoch: 2000-03-01 is day 11017 and 9999-12-31 day 2932896
-// (Hinnant, "chrono-Compatible Low-Level Date Algorithms", days_from_civil's examples and range).
+// Day numbers are Unix time / 86400, as GNU date gives it: `date -u -d 2000-03-01 +%s` is
+// 951868800 (day 11017); 9999-12-31 is 253402214400 (2932896), 0000-01-01 -62167219200 (-719528).
 TEST_CASE("iso_date_days reads YYYY-MM-DD as days since 1970-01-01, and nothing else") {
   using ldm::detail::iso_date_days;
   CHECK(iso_date_days("1970-01-01") == 0.0);
@@ -39,11 +39,12 @@ TEST_CASE("append_iso_date writes the day number back as the date it was read fr
   CHECK(date_of(-1e12) == "0000-01-01");
 }
 
+// `date -u -d "2000-03-01 12:34:56" +%s` is 951914096.
 TEST_CASE("iso_datetime_seconds reads YYYY-MM-DD HH:MM:SS as seconds since 1970-01-01 00:00:00") {
   using ldm::detail::iso_datetime_seconds;
   CHECK(iso_datetime_seconds("1970-01-01 00:00:00") == 0.0);
   CHECK(iso_datetime_seconds("1969-12-31 23:59:59") == -1.0);
-  CHECK(iso_datetime_seconds("2000-03-01 12:34:56") == 11017.0 * 86400 + 12 * 3600 + 34 * 60 + 56);
+  CHECK(iso_datetime_seconds("2000-03-01 12:34:56") == 951914096.0);
   for (const char* not_one :
        {"2020-01-01 24:00:00", "2020-01-01 23:60:00", "2020-01-01 23:59:60", "2021-02-29 00:00:00",
         "2020-01-01T00:00:00", "2020-01-01 0:00:00", "2020-01-01 00:00", "2020-01-01 00:00:00Z", "2020-01-01"})
