@@ -151,11 +151,34 @@ done
   || fail "mixed sample --out - differs from --out mixed_s.csv"
 "$ldm" sample --model cond.safetensors -n 40 --label high --seed 1 --out - 2> /dev/null | cmp -s - high.csv \
   || fail "sample --label --out - differs from --out high.csv"
+# Inputs that can be read once (standard input, a pipe) give what their files give, although a
+# command reads a file more than once (its header, then its rows in the comparison's schema).
+# Their copies go to TMPDIR and are removed at exit.
+mkdir -p input_copies
+export TMPDIR=$PWD/input_copies
+"$ldm" sample --model mixed.safetensors -n 60 --seed 1 --out - 2> /dev/null | "$ldm" eval --real mixed.csv --synth - \
+  --train mixed.csv --drop-column id --no-c2st --json > piped_eval.json 2> piped_eval.err \
+  || fail "eval --synth - exited $?: $(cat piped_eval.err)"
+"$ldm" eval --real mixed.csv --synth mixed_s.csv --train mixed.csv --drop-column id --no-c2st --json > file_eval.json \
+  2> /dev/null || fail "eval of mixed_s.csv exited $?"
+cmp -s piped_eval.json file_eval.json || fail "eval --synth - differs from eval of the file: $(head -c 300 piped_eval.json)"
+"$ldm" eval --real <(cat mixed.csv) --synth <(cat mixed_s.csv) --train mixed.csv --drop-column id --no-c2st --json \
+  > piped_eval.json 2> piped_eval.err || fail "eval of two pipes exited $?: $(cat piped_eval.err)"
+cmp -s piped_eval.json file_eval.json || fail "eval of pipes differs from eval of the files"
+"$ldm" baseline --data - --drop-column id --method marginals -n 40 --out - < mixed.csv 2> /dev/null \
+  | cmp -s - base_marginals.csv || fail "baseline --data - differs from baseline --data mixed.csv"
+[ -z "$(ls input_copies)" ] || fail "copies of inputs were left: $(ls input_copies)"
 "$ldm" train --data mixed.csv --drop-column id --label-column colour --out mixed_c.safetensors $small 2> /dev/null \
   || fail "mixed conditional train exited $?"
 "$ldm" sample --model mixed_c.safetensors --per-class 4 --out mixed_c.csv 2> /dev/null || fail "mixed per-class exited $?"
 [ "$(head -1 mixed_c.csv)" = "colour,count,size" ] || fail "the class column moved: $(head -1 mixed_c.csv)"
 [ "$(grep -c '^green,' mixed_c.csv)" -eq 4 ] || fail "--per-class 4 gave $(grep -c '^green,' mixed_c.csv) green rows"
+"$ldm" train --data - --drop-column id --label-column colour --out piped_c.safetensors $small < mixed.csv 2> piped_c.log \
+  || fail "train --data - --label-column exited $?: $(tail -1 piped_c.log)"
+cmp -s piped_c.safetensors mixed_c.safetensors || fail "train --data - made another model than --data mixed.csv"
+grep -q "columns of standard input" piped_c.log || fail "train --data - said: $(head -1 piped_c.log)"
+[ -z "$(ls input_copies)" ] || fail "copies of inputs were left: $(ls input_copies)"
+unset TMPDIR
 "$ldm" train --data mixed.csv --drop-column id --categorical count --na-values NA --out mixed_k.safetensors $small \
   2> mixed_k.log || fail "train with --categorical exited $?"
 grep -q "count.*categorical" mixed_k.log || fail "--categorical count was not taken: $(sed -n 2,4p mixed_k.log)"
@@ -191,6 +214,7 @@ printf 'a,b,c\n1,2,3\n3,x\n' > bad.csv
 printf 'not a model' > bad.safetensors
 expect_error "No such file\|does not exist" "$ldm" train --data missing.csv --out m.safetensors
 expect_error "bad.csv:3: .*2 cells\|bad.csv:3" "$ldm" train --data bad.csv --out m.safetensors
+expect_error "standard input:3" "$ldm" baseline --data - --method marginals -n 5 --out x.csv < bad.csv
 expect_error "no numeric column 'nope'\|nope" "$ldm" train --data data.csv --drop-column nope --out m.safetensors
 expect_error "bad.safetensors" "$ldm" sample --model bad.safetensors -n 5 --out x.csv
 expect_error "at least 1" "$ldm" sample --model model.safetensors -n 0 --out x.csv

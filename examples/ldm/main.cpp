@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <signal.h>
 #include <unistd.h>
@@ -38,6 +39,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -200,6 +203,83 @@ void write_rows(const std::string& out, Write&& write) {
 
 const char* destination(const std::string& out) { return out == "-" ? "standard output" : out.c_str(); }
 
+// Inputs that can be read once only: "-" (standard input) and pipes (`--synth <(ldm sample ...
+// --out -)`). The commands read a file more than once (its header to choose columns, then its
+// rows; eval again in the comparison's schema), so such an input is first copied whole to a
+// temporary file, removed at exit. Messages name the input as it was given.
+class InputCopies {
+ public:
+  InputCopies() = default;
+  InputCopies(const InputCopies&) = delete;
+  InputCopies& operator=(const InputCopies&) = delete;
+  ~InputCopies() {
+    for (const Copy& c : copies_) std::remove(c.path.c_str());
+  }
+
+  // A path that can be read as often as needed: `given` itself for a regular file.
+  std::string readable(const std::string& given) {
+    struct stat info {};
+    if (given != "-" && (::stat(given.c_str(), &info) != 0 || S_ISREG(info.st_mode))) return given;
+    for (const Copy& c : copies_)
+      if (c.given == given) return c.path;
+    std::string path = (std::filesystem::temp_directory_path() / "ldm-input-XXXXXX").string();
+    const int out = ::mkstemp(path.data());
+    if (out < 0)
+      throw std::runtime_error("cannot make a temporary copy of " + name(given) + ": " + std::strerror(errno));
+    copies_.push_back({given, path});
+    const int in = given == "-" ? STDIN_FILENO : ::open(given.c_str(), O_RDONLY);
+    const bool copied = in >= 0 && copy_all(in, out);
+    const int error = errno;
+    if (in > STDIN_FILENO) ::close(in);
+    if (::close(out) != 0 || !copied)
+      throw std::runtime_error("cannot copy " + name(given) + " to " + path + ": " +
+                               std::strerror(copied ? errno : error));
+    return path;
+  }
+
+  // The name an input was given as, for a path readable() returned.
+  std::string given(const std::string& path) const {
+    for (const Copy& c : copies_)
+      if (c.path == path) return name(c.given);
+    return path;
+  }
+
+  // A message with each copy's path replaced by the name its input was given as.
+  std::string named(std::string message) const {
+    for (const Copy& c : copies_)
+      for (std::size_t at; (at = message.find(c.path)) != std::string::npos;)
+        message.replace(at, c.path.size(), name(c.given));
+    return message;
+  }
+
+ private:
+  struct Copy {
+    std::string given, path;
+  };
+  static std::string name(const std::string& given) { return given == "-" ? "standard input" : given; }
+
+  // Everything from in to out; false (errno says why) when a read or a write failed.
+  static bool copy_all(int in, int out) {
+    char buffer[1 << 16];
+    while (true) {
+      const ssize_t got = ::read(in, buffer, sizeof buffer);
+      if (got == 0) return true;
+      if (got < 0 && errno != EINTR) return false;
+      for (ssize_t done = 0; done < got;) {
+        const ssize_t put = ::write(out, buffer + done, static_cast<std::size_t>(got - done));
+        if (put < 0 && errno != EINTR) return false;
+        done += std::max<ssize_t>(put, 0);
+      }
+    }
+  }
+  std::vector<Copy> copies_;
+};
+InputCopies input_copies;
+
+// CLI11's ExistingFile, and "-" for standard input.
+const CLI::Validator file_or_stdin(
+    [](std::string& value) { return value == "-" ? std::string() : CLI::ExistingFile(value); }, "FILE or -");
+
 // Writes a numeric model's rows with each row's class name in column `class_column` (where the
 // training file had it, under its name; a file from before models recorded it: `label`, first).
 // The numbers are written as write_csv writes them (shortest exact text).
@@ -281,7 +361,7 @@ struct TrainArgs {
 
 CLI::App* add_train(CLI::App& app, TrainArgs& a) {
   auto* train = app.add_subcommand("train", "train a model on a CSV file (a header line of column names)");
-  train->add_option("--data", a.data, "the training rows")->required()->check(CLI::ExistingFile);
+  train->add_option("--data", a.data, "the training rows (- for standard input)")->required()->check(file_or_stdin);
   a.table.add_to(train);
   train->add_option("--label-column", a.label_column,
                     "train a conditional model on this column's classes (integers or strings; not a feature)");
@@ -397,8 +477,9 @@ TrainingTable read_training_table(const TrainArgs& a) {
   const ldm::TableRead read = ldm::read_table(a.data, options);
   const ldm::Table& table = read.table;
   std::fprintf(stderr, "ldm: training on %lld rows x %zu columns of %s\n%s", static_cast<long long>(table.rows()),
-               table.schema.size(), a.data.c_str(), ldm::describe(table).c_str());
-  for (const std::string& warning : read.warnings) std::fprintf(stderr, "ldm: warning: %s\n", warning.c_str());
+               table.schema.size(), input_copies.given(a.data).c_str(), ldm::describe(table).c_str());
+  for (const std::string& warning : read.warnings)
+    std::fprintf(stderr, "ldm: warning: %s\n", input_copies.named(warning).c_str());
   if (!a.schema_out.empty() && processes.writer()) ldm::write_schema(a.schema_out, table.schema);
   if (a.label_column.empty()) return {table, {}, std::nullopt};
   const std::size_t c = table.schema.index_of(a.label_column);
@@ -419,6 +500,9 @@ TrainingTable read_training_table(const TrainArgs& a) {
 // as they always were); any other table the mixed VAE (ldm::TableDiffusion).
 int run_train(TrainArgs a) {
   if (a.checkpoint.path.empty()) a.checkpoint.path = a.out + ".checkpoint.safetensors";
+  if (a.data == "-" && processes.size > 1)
+    throw std::invalid_argument("--data -: under mpirun standard input reaches one process only; give a file");
+  a.data = input_copies.readable(a.data);
   const TrainingTable data = read_training_table(a);
   const ldm::Table& features = data.features;
   if (features.schema.size() == 0) throw std::invalid_argument(a.data + ": no column is left to learn");
@@ -617,10 +701,12 @@ struct EvalArgs {
 
 CLI::App* add_eval(CLI::App& app, EvalArgs& a) {
   auto* eval = app.add_subcommand("eval", "compare synthetic rows with real held-out rows");
-  eval->add_option("--real", a.real, "real held-out rows (CSV)")->required()->check(CLI::ExistingFile);
-  eval->add_option("--synth", a.synth, "synthetic rows (CSV, same columns)")->required()->check(CLI::ExistingFile);
+  eval->add_option("--real", a.real, "real held-out rows (CSV)")->required()->check(file_or_stdin);
+  eval->add_option("--synth", a.synth, "synthetic rows (CSV, same columns; - for standard input)")
+      ->required()
+      ->check(file_or_stdin);
   eval->add_option("--train", a.train, "the training rows: standardise with them and check memorisation")
-      ->check(CLI::ExistingFile);
+      ->check(file_or_stdin);
   eval->add_option("--drop-column", a.drop, "a column to leave out (repeatable)");
   eval->add_option("--target", a.target,
                    "utility: a model of this column trained on the synthetic rows, tested on the real ones "
@@ -631,11 +717,12 @@ CLI::App* add_eval(CLI::App& app, EvalArgs& a) {
   eval->add_option("--compare", a.compare,
                    "rows of a baseline (CSV, same columns), evaluated the same way: a column of the report "
                    "(repeatable; needs --report)")
-      ->check(CLI::ExistingFile);
+      ->check(file_or_stdin);
   return eval;
 }
 
-std::string file_name(const std::string& path) {
+std::string file_name(const std::string& read_path) {
+  const std::string path = input_copies.given(read_path);
   const std::size_t slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
@@ -792,8 +879,11 @@ nlohmann::ordered_json numeric_figures(const EvalArgs& a, const std::string& syn
   return j;
 }
 
-void run_eval(const EvalArgs& a) {
+void run_eval(EvalArgs a) {
   if (!a.compare.empty() && a.report.empty()) throw std::invalid_argument("--compare needs --report FILE");
+  for (std::string* path : {&a.real, &a.synth, &a.train})
+    if (!path->empty()) *path = input_copies.readable(*path);
+  for (std::string& path : a.compare) path = input_copies.readable(path);
   if (!a.report.empty()) {  // an unwritable path fails now, not after the work
     ldm::AtomicFile probe(a.report);
   }
@@ -844,7 +934,7 @@ struct BaselineArgs {
 CLI::App* add_baseline(CLI::App& app, BaselineArgs& a) {
   auto* baseline = app.add_subcommand(
       "baseline", "rows from a classical synthesiser, to compare with: independent columns or a Gaussian copula");
-  baseline->add_option("--data", a.data, "the training rows")->required()->check(CLI::ExistingFile);
+  baseline->add_option("--data", a.data, "the training rows (- for standard input)")->required()->check(file_or_stdin);
   a.table.add_to(baseline);
   baseline->add_option("--method", a.method, "marginals or gaussian-copula")
       ->required()
@@ -856,7 +946,7 @@ CLI::App* add_baseline(CLI::App& app, BaselineArgs& a) {
 }
 
 void run_baseline(const BaselineArgs& a) {
-  const ldm::Table train = ldm::read_table(a.data, a.table.options()).table;
+  const ldm::Table train = ldm::read_table(input_copies.readable(a.data), a.table.options()).table;
   const ldm::Key key = ldm::make_key(a.seed);
   const ldm::TableDraw draw =
       a.method == "marginals" ? ldm::sample_marginals(train, a.n, key) : ldm::sample_gaussian_copula(train, a.n, key);
@@ -871,12 +961,12 @@ void run_baseline(const BaselineArgs& a) {
 // rank 0; if it is still alive after that, the error was its own and it reports it.
 int fail(const std::exception& e) {
   if (processes.size == 1) {
-    std::fprintf(stderr, "ldm: error: %s\n", e.what());
+    std::fprintf(stderr, "ldm: error: %s\n", input_copies.named(e.what()).c_str());
     return 1;
   }
   if (processes.rank != 0) std::this_thread::sleep_for(std::chrono::seconds(5));
   const std::string line = processes.rank == 0
-                               ? std::string("ldm: error: ") + e.what() + "\n"
+                               ? "ldm: error: " + input_copies.named(e.what()) + "\n"
                                : ldm::detail::concat("ldm: error on rank ", processes.rank, ": ", e.what(), "\n");
   if (write(processes.stderr_fd, line.data(), line.size()) < 0) {
   }  // nothing more to do if stderr is gone
