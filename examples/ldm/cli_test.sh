@@ -95,15 +95,21 @@ head -n 61 mixed.csv > mixed60.csv  # fewer rows than a batch: a batch is all 60
 "$ldm" train --data mixed60.csv --drop-column id --out mixed60.safetensors --vae-steps 2 --denoiser-steps 2 \
   --hidden-size 16 --num-layers 1 --num-steps 50 2> mixed60.log || fail "mixed60 train exited $?: $(tail -2 mixed60.log)"
 grep -q "denoiser 2 steps of 60 rows" mixed60.log || fail "a 60-row table's batch is not its 60 rows: $(grep "VAE .* steps" mixed60.log)"
-# A column of YYYY-MM-DD dates is a date column: printed as one, its samples dates in its range.
-awk 'BEGIN { print "day,x"; for (i = 0; i < 120; i++) printf "2024-%02d-%02d,%d\n", 1 + i % 12, 1 + i % 28, i % 7 }' \
+# A column of YYYY-MM-DD dates is a date column: printed as one, its samples dates in its range;
+# the same for date-times written YYYY-MM-DDTHH:MM (ISO 8601 to the minute), written back so.
+awk 'BEGIN { print "day,x,at"; for (i = 0; i < 120; i++)
+  printf "2024-%02d-%02d,%d,2024-03-%02dT%02d:%02d\n", 1 + i % 12, 1 + i % 28, i % 7, 1 + i % 9, i % 24, i % 4 * 15 }' \
   > dates.csv
 "$ldm" train --data dates.csv --out dates.safetensors $small 2> dates.log || fail "dates train exited $?: $(tail -2 dates.log)"
 grep -q "day  date         2024-01-01..2024-12-28" dates.log || fail "no date line in the schema: $(head -3 dates.log)"
+grep -q "at   datetime     2024-03-01T00:00..2024-03-09T23:45" dates.log \
+  || fail "no datetime line in the schema: $(head -4 dates.log)"
 "$ldm" sample --model dates.safetensors -n 40 --out - 2> /dev/null > dates_sampled.csv \
   || fail "dates sample exited $?"
 awk -F, 'NR > 1 && !($1 ~ /^2024-(0[1-9]|1[0-2])-[0-3][0-9]$/) { bad = $0 } END { exit bad != "" }' dates_sampled.csv \
   || fail "a sampled day is not a 2024 date: $(head -4 dates_sampled.csv)"
+awk -F, 'NR > 1 && !($3 ~ /^2024-03-0[1-9]T[0-2][0-9]:(00|15|30|45)$/) { bad = $0 } END { exit bad != "" }' \
+  dates_sampled.csv || fail "a sampled time is not one the column has: $(head -4 dates_sampled.csv)"
 [ "$(wc -l < dates_sampled.csv)" -eq 41 ] || fail "dates: expected 40 rows and a header"
 grep -q "ldm: a numeric table, rows 3 wide; VAE 100 steps (KL weight 0.001), denoiser 100 steps of 32 rows" train.log \
   || fail "a numeric table did not keep FitOptions' defaults: $(grep "VAE .* steps" train.log)"

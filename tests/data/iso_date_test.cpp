@@ -64,3 +64,51 @@ TEST_CASE("append_iso_datetime writes the seconds back as the date-time they wer
   ldm::detail::append_iso_datetime(rounded, 59.6);  // the nearest second
   CHECK(rounded == "1970-01-01 00:01:00");
 }
+
+// The same instants in the other spellings: ISO 8601's 'T', and to the minute.
+TEST_CASE("iso_datetime_seconds reads each TimeFormat, and only the one it is given") {
+  using ldm::TimeFormat;
+  using ldm::detail::iso_datetime_seconds;
+  CHECK(iso_datetime_seconds("2000-03-01T12:34:56", TimeFormat::t_seconds) == 951914096.0);
+  CHECK(iso_datetime_seconds("2000-03-01 12:34", TimeFormat::space_minutes) == 951914040.0);
+  CHECK(iso_datetime_seconds("2000-03-01T12:34", TimeFormat::t_minutes) == 951914040.0);
+  CHECK(iso_datetime_seconds("1969-12-31T23:59", TimeFormat::t_minutes) == -60.0);
+  CHECK_FALSE(iso_datetime_seconds("2000-03-01 12:34:56", TimeFormat::t_seconds).has_value());
+  CHECK_FALSE(iso_datetime_seconds("2000-03-01T12:34", TimeFormat::space_minutes).has_value());
+  CHECK_FALSE(iso_datetime_seconds("2000-03-01T12:34:56", TimeFormat::t_minutes).has_value());
+  CHECK_FALSE(iso_datetime_seconds("2000-03-01T24:00", TimeFormat::t_minutes).has_value());
+  CHECK_FALSE(iso_datetime_seconds("2000-03-01t12:34", TimeFormat::t_minutes).has_value());
+
+  using ldm::detail::datetime_format_of;
+  CHECK(datetime_format_of("2000-03-01 12:34:56") == TimeFormat::space_seconds);
+  CHECK(datetime_format_of("2000-03-01T12:34:56") == TimeFormat::t_seconds);
+  CHECK(datetime_format_of("2000-03-01 12:34") == TimeFormat::space_minutes);
+  CHECK(datetime_format_of("2000-03-01T12:34") == TimeFormat::t_minutes);
+  for (const char* not_one :
+       {"2000-03-01", "2000-03-01T12", "2000-03-01T12:34:56Z", "2000-03-01T12:34:56.5", "2000-03-01 12:34:5", "12:34"})
+    CHECK_FALSE(datetime_format_of(not_one).has_value());
+}
+
+TEST_CASE("append_iso_datetime writes each TimeFormat back as it was read") {
+  using ldm::TimeFormat;
+  for (const auto& [format, name] : ldm::enum_names(TimeFormat{}))
+    for (const char* time :
+         {"1970-01-01T00:00:00", "1969-12-31T23:59:00", "2000-02-29T13:05:00", "9999-12-31T23:59:00"}) {
+      std::string text = time;
+      if (format == TimeFormat::space_seconds || format == TimeFormat::space_minutes) text[10] = ' ';
+      if (format == TimeFormat::space_minutes || format == TimeFormat::t_minutes) text.resize(16);
+      std::string back;
+      ldm::detail::append_iso_datetime(back, *ldm::detail::iso_datetime_seconds(text, format), format);
+      CHECK(back == text);
+    }
+  std::string minute;
+  ldm::detail::append_iso_datetime(minute, 89.0, TimeFormat::t_minutes);  // the nearest minute
+  CHECK(minute == "1970-01-01T00:01");
+  std::string last;
+  ldm::detail::append_iso_datetime(last, 1e15, TimeFormat::space_minutes);  // clamped to the last minute
+  CHECK(last == "9999-12-31 23:59");
+  ldm::Column column{.name = "t", .type = ldm::ColumnType::datetime, .time_format = TimeFormat::t_minutes};
+  std::string of_column;
+  ldm::detail::append_time(of_column, 951914040.0, column);
+  CHECK(of_column == "2000-03-01T12:34");
+}

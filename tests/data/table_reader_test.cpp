@@ -164,6 +164,33 @@ TEST_CASE("read_table: a column of YYYY-MM-DD HH:MM:SS date-times is a datetime 
                     "HH:MM:SS (the schema says datetime)");
 }
 
+TEST_CASE("read_table: date-times with ISO's 'T' or to the minute are datetime columns written as the first cell") {
+  const TableRead r = read(
+      "t,minute,t_minute,switch\n"
+      "2000-03-01T12:34:56,2000-03-01 12:34,2000-03-01T12:34,2000-03-01T12:34:56\n"
+      "NA,2000-03-01 12:35,2000-03-01T00:00,2000-03-01 12:34:56\n");
+  const auto& columns = r.table.schema.columns;
+  CHECK(columns[0].type == ColumnType::datetime);
+  CHECK(columns[0].time_format == ldm::TimeFormat::t_seconds);
+  CHECK(r.table.cells(0, 0) == 11017.0 * 86400 + 45296);
+  CHECK(columns[1].time_format == ldm::TimeFormat::space_minutes);
+  CHECK(r.table.cells(1, 1) == 11017.0 * 86400 + 45300);
+  CHECK(columns[2].time_format == ldm::TimeFormat::t_minutes);
+  CHECK(r.table.cells(1, 2) == 11017.0 * 86400);
+  // One column, one spelling: a cell written otherwise makes every cell a category, as written.
+  CHECK(columns[3].type == ColumnType::categorical);
+  CHECK(columns[3].categories == std::vector<std::string>{"2000-03-01 12:34:56", "2000-03-01T12:34:56"});
+  // Against the schema, the column's own spelling only; the schema file keeps it.
+  CHECK_THROWS_WITH(ldm::parse_table("t,minute,t_minute,switch\n2000-03-01 12:34:56,2000-03-01 12:34,2000-03-01T12:34,"
+                                     "2000-03-01T12:34:56\n",
+                                     "held.csv", r.table.schema),
+                    "read_table: held.csv:2: column 't': '2000-03-01 12:34:56' is not a date-time written "
+                    "YYYY-MM-DDTHH:MM:SS (the schema says datetime)");
+  const nlohmann::json j = r.table.schema;
+  CHECK(j["columns"][1]["time_format"] == "YYYY-MM-DD HH:MM");
+  CHECK(j.get<ldm::Schema>().columns[2].time_format == ldm::TimeFormat::t_minutes);
+}
+
 TEST_CASE("read_table against a schema with a date column: dates only") {
   const ldm::Schema schema = read("d,x\n2020-01-01,1\n2020-03-01,2\n").table.schema;
   const ldm::Table t = ldm::parse_table("x,d\n5,2021-06-30\n", "held.csv", schema);

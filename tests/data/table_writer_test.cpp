@@ -81,6 +81,10 @@ TEST_CASE("write_table writes a date column as the dates it read, the nearest da
   REQUIRE(timed.schema.columns[0].type == ldm::ColumnType::datetime);
   ldm::write_table(path, timed);
   CHECK(ldm_test::read_bytes(path) == times);
+  const std::string iso = "t,m\n2000-03-01T12:34:56,2000-03-01T12:34\n,1969-12-31T23:59\n";
+  ldm_test::write_bytes(path, iso);
+  ldm::write_table(path, ldm::read_table(path).table);
+  CHECK(ldm_test::read_bytes(path) == iso);
   t.cells(0, 0) = 11016.7;
   std::ostringstream out;
   ldm::write_table(out, t, '-');  // a delimiter inside the date: quoted

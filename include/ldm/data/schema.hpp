@@ -21,12 +21,22 @@ enum class ColumnType {
   categorical,  // any column with a cell that is not a number, or one declared so: one of K texts
   date,         // every present cell a calendar date written YYYY-MM-DD (ISO 8601): the day number,
                 // days since 1970-01-01, learned as a whole number and written as a date
-  datetime,     // every present cell written YYYY-MM-DD HH:MM:SS: seconds since 1970-01-01 00:00:00
+  datetime,     // every present cell a date and a time of day (TimeFormat): seconds since 1970-01-01 00:00:00
 };
 constexpr auto enum_names(ColumnType) {
   return std::array{std::pair{ColumnType::numeric, "numeric"}, std::pair{ColumnType::integer, "integer"},
                     std::pair{ColumnType::categorical, "categorical"}, std::pair{ColumnType::date, "date"},
                     std::pair{ColumnType::datetime, "datetime"}};
+}
+
+// How a datetime column writes its cells: ISO 8601's extended format, with a space for its 'T'
+// as pandas' to_csv and R's write.csv write it, or with the 'T'; to the second or to the minute.
+enum class TimeFormat { space_seconds, t_seconds, space_minutes, t_minutes };
+constexpr auto enum_names(TimeFormat) {
+  return std::array{std::pair{TimeFormat::space_seconds, "YYYY-MM-DD HH:MM:SS"},
+                    std::pair{TimeFormat::t_seconds, "YYYY-MM-DDTHH:MM:SS"},
+                    std::pair{TimeFormat::space_minutes, "YYYY-MM-DD HH:MM"},
+                    std::pair{TimeFormat::t_minutes, "YYYY-MM-DDTHH:MM"}};
 }
 
 struct Column {
@@ -40,6 +50,7 @@ struct Column {
   std::string missing_text = {};  // how the file wrote its missing cells (the most frequent spelling): "", "NA", ...
   double min = 0, max = 0;        // all but categorical: the range of the present values
   int decimals = 0;               // numeric: the most digits after the decimal point in the file
+  TimeFormat time_format = TimeFormat::space_seconds;  // datetime: how the file wrote its cells
 
   bool is_categorical() const { return type == ColumnType::categorical; }
   // Values that are whole numbers: generated ones are rounded, and a file's 2.5 is refused.
@@ -50,7 +61,7 @@ struct Column {
 };
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Column, name, type, categories, has_missing, missing_text, min, max,
-                                                decimals)
+                                                decimals, time_format)
 
 struct Schema {
   std::vector<Column> columns = {};

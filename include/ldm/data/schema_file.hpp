@@ -108,9 +108,9 @@ inline std::string describe_lines(const Schema& schema, const std::vector<long>&
         line += (k ? ", " : "") + shown_category(c.categories[k]);
       line += c.categories.size() > 6 ? ", ...)" : ")";
     } else if (c.is_time()) {
-      append_time(line, c.min, c.type == ColumnType::datetime);
+      append_time(line, c.min, c);
       line += "..";
-      append_time(line, c.max, c.type == ColumnType::datetime);
+      append_time(line, c.max, c);
     } else {
       const int decimals = c.type == ColumnType::integer ? 0 : c.decimals;
       line += number_text(c.min, decimals) + ".." + number_text(c.max, decimals);

@@ -10,9 +10,10 @@
 // can hold the category "NA" only with na_values changed.
 // Types, per column: categorical if declared so; else date if every present cell is a date
 // written YYYY-MM-DD (read as its day number, detail/iso_date.hpp), datetime if every one is
-// written YYYY-MM-DD HH:MM:SS (seconds); else categorical if a present cell is not a number (as
-// std::from_chars reads it; "inf" is text), else integer if every present value is whole, else
-// numeric. TableOptions::numeric declares a column numeric (never rounded) and refuses text.
+// written YYYY-MM-DD HH:MM:SS, or another TimeFormat (seconds), as the first one is; else
+// categorical if a present cell is not a number (as std::from_chars reads it; "inf" is text),
+// else integer if every present value is whole, else numeric. TableOptions::numeric declares
+// a column numeric (never rounded) and refuses text.
 // A header cell left empty names its column "Unnamed: <index>" (0-based, as pandas). Names and
 // categories must be UTF-8 (they go into JSON); "-0" reads as 0.
 // The file is read in chunks of 1 MiB and each cell parsed straight into the table's matrix,
@@ -212,6 +213,7 @@ inline TableRead read_table_from(const std::string& path, const std::string_view
           parsed.cells(r, c) = static_cast<double>(rank[static_cast<std::size_t>(code)]);
     } else if (reading.kind == ColumnReading::Kind::date || reading.kind == ColumnReading::Kind::datetime) {
       column.type = reading.kind == ColumnReading::Kind::date ? ColumnType::date : ColumnType::datetime;
+      column.time_format = reading.time_format;
       column.min = reading.min;
       column.max = reading.max;
     } else {
@@ -251,6 +253,7 @@ inline Table read_table_from(const std::string& path, const std::string_view* te
         c.kind = column.type == ColumnType::date       ? ColumnReading::Kind::date
                  : column.type == ColumnType::datetime ? ColumnReading::Kind::datetime
                                                        : ColumnReading::Kind::numeric;
+        c.time_format = column.time_format;
         c.whole_only = column.is_whole();
       }
       if (!contains(in_file, column.name))

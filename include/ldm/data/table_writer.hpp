@@ -76,8 +76,8 @@ void put_table_text(const Table& table, char delimiter, Put&& put) {
       } else if (column.is_categorical()) {
         append_text_cell(text, column.categories[static_cast<std::size_t>(value)], delimiter, alone);
       } else if (column.is_time()) {
-        std::string date;  // 10 or 19 characters: no allocation (short-string storage)
-        append_time(date, value, column.type == ColumnType::datetime);
+        std::string date;  // a date (10 characters) is no allocation (short-string storage)
+        append_time(date, value, column);
         text += number_delimiter ? csv_quoted(date, delimiter) : date;
       } else if (number_delimiter) {  // e.g. '.' or '-': the number is quoted, which read_table allows
         std::string number;

@@ -64,7 +64,7 @@ namespace detail {
 inline std::string value_text(const Column& column, double v) {
   if (!column.is_time() || std::isnan(v)) return format_number(v);
   std::string date;
-  append_time(date, v, column.type == ColumnType::datetime);
+  append_time(date, v, column);
   return date;
 }
 

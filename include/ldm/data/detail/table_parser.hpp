@@ -5,7 +5,8 @@
 // value and how it was written (NumberText::form; the rare text that cannot be rebuilt is kept).
 // A column whose first present cell is a date (YYYY-MM-DD, iso_date.hpp) is read as day numbers
 // until a cell that is not a date; then it becomes categorical the same way, its dates' texts
-// rebuilt from the day numbers. The same for date-times (YYYY-MM-DD HH:MM:SS, in seconds).
+// rebuilt from the day numbers. The same for date-times (in seconds), in the TimeFormat of the
+// first present cell (YYYY-MM-DD HH:MM:SS, ...): a cell in another is not one.
 #pragma once
 
 #include <ldm/core/errors.hpp>
@@ -36,9 +37,10 @@ struct ColumnReading {
   enum class Kind { inferred, numeric, categorical, date, datetime };
   std::string name;
   Kind kind = Kind::inferred;
-  bool known_categories = false;  // against a schema: an unknown text is an error
-  bool whole_only = false;        // against a schema: an integer column
-  std::string declared;           // for messages: "declared numeric", "the schema says integer"
+  TimeFormat time_format = TimeFormat::space_seconds;  // datetime: the first present cell's, or the schema's
+  bool known_categories = false;                       // against a schema: an unknown text is an error
+  bool whole_only = false;                             // against a schema: an integer column
+  std::string declared;                                // for messages: "declared numeric", "the schema says integer"
 
   std::size_t present = 0;
   // Each spelling of a missing cell and how often it was seen: a file that writes both "" and
@@ -185,12 +187,15 @@ class TableParser {
     if (c.kind == ColumnReading::Kind::inferred && c.present == 1 && text.size() == cell.text.size()) {
       // Its first present cell: a date or datetime column, until a cell says otherwise.
       if (iso_date_days(text)) c.kind = ColumnReading::Kind::date;
-      if (iso_datetime_seconds(text)) c.kind = ColumnReading::Kind::datetime;
+      if (const auto format = datetime_format_of(text)) {
+        c.kind = ColumnReading::Kind::datetime;
+        c.time_format = *format;
+      }
       if (c.kind != ColumnReading::Kind::inferred) c.forms = {};
     }
     if (c.kind == ColumnReading::Kind::date || c.kind == ColumnReading::Kind::datetime) {
       const bool with_time = c.kind == ColumnReading::Kind::datetime;
-      if (const auto time = time_value(text, with_time); time && text.size() == cell.text.size()) {
+      if (const auto time = time_value(text, with_time, c.time_format); time && text.size() == cell.text.size()) {
         value = *time;
         c.min = std::min(c.min, value);
         c.max = std::max(c.max, value);
@@ -198,8 +203,8 @@ class TableParser {
       }
       if (!c.declared.empty())
         fail(concat("column ", quoted_text(c.name), ": ", quoted_text(text), " is not a ",
-                    with_time ? "date-time written YYYY-MM-DD HH:MM:SS" : "date written YYYY-MM-DD", " (", c.declared,
-                    ")"));
+                    with_time ? "date-time written " : "date written ",
+                    with_time ? enum_name(c.time_format) : "YYYY-MM-DD", " (", c.declared, ")"));
       to_categorical(out, slot, row);
     }
     if (c.kind != ColumnReading::Kind::categorical) {
@@ -248,7 +253,7 @@ class TableParser {
       std::string_view written;
       std::string date;
       if (c.kind == ColumnReading::Kind::date || c.kind == ColumnReading::Kind::datetime) {
-        append_time(date, value, c.kind == ColumnReading::Kind::datetime);
+        append_time(date, value, c.kind == ColumnReading::Kind::datetime, c.time_format);
         written = date;
       } else if (const std::uint8_t form = c.forms[static_cast<std::size_t>(r)]; form == kTextForm) {
         written = std::string_view(c.texts).substr(from, c.text_ends[text] - from);
