@@ -89,6 +89,17 @@ TEST_CASE("write_table writes a date column as the dates it read, the nearest da
   std::ostringstream out;
   ldm::write_table(out, t, '-');  // a delimiter inside the date: quoted
   CHECK(out.str() == "d-x\n\"2000-03-01\"-1\nNA-2\n\"1969-12-31\"-3\n");
+  // The space or ':' inside a date-time too, so that it reads back as one cell.
+  for (const char delimiter : {' ', ':', 'T', '1'}) {
+    std::ostringstream times_out;
+    ldm::write_table(times_out, timed, delimiter);
+    INFO("delimiter '" << delimiter << "': " << times_out.str());
+    const ldm::Table back = ldm::parse_table(times_out.str(), "t.csv", timed.schema, {.delimiter = delimiter});
+    CHECK(back.cells == timed.cells);
+  }
+  std::ostringstream spaced;
+  ldm::write_table(spaced, timed, ' ');
+  CHECK(spaced.str() == "t\n\"2000-03-01 12:34:56\"\n\"1969-12-31 23:59:59\"\n");
 }
 
 TEST_CASE("write_table quotes a name or cell that begins with a byte-order mark, which a reader drops") {

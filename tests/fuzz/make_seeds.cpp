@@ -123,6 +123,7 @@ void table_seeds(const fs::path& dir) {
        "a,b,c\n2020-02-29,1999-12-31,2020-02-29 23:59:59\nNA,2021-02-29,\n1970-01-01,2000-01-01,1970-01-01 00:00:00\n");
   seed("valid_iso_datetimes", 0,
        "a,b,c\n2020-02-29T23:59:59,2020-02-29 23:59,2020-02-29T23:59\nNA,1970-01-01 00:00,2020-02-29 23:59\n");
+  seed("valid_space_quoted_datetime", 3, "a b\n\"2020-02-29 23:59:59\" 1\nNA 2\n");
   seed("valid_tab", 2, "a\tb\n\" p \"\t1\n");
   seed("valid_space_one_column", 3, "a\n1\n\n2\n");
   const std::string penguins = read_bytes(LDM_EXAMPLES_DATA_DIR "/penguins.csv");

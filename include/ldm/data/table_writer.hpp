@@ -78,7 +78,8 @@ void put_table_text(const Table& table, char delimiter, Put&& put) {
       } else if (column.is_time()) {
         std::string date;  // a date (10 characters) is no allocation (short-string storage)
         append_time(date, value, column);
-        text += number_delimiter ? csv_quoted(date, delimiter) : date;
+        // Quoted when the delimiter is in it: '-', a digit, or the space or ':' of a time of day.
+        text += date.find(delimiter) != std::string::npos ? csv_quoted(date, delimiter) : date;
       } else if (number_delimiter) {  // e.g. '.' or '-': the number is quoted, which read_table allows
         std::string number;
         append_rounded(number, value, column.is_whole() ? 0 : column.decimals);
