@@ -76,10 +76,10 @@ void put_table_text(const Table& table, char delimiter, Put&& put) {
       } else if (column.is_categorical()) {
         append_text_cell(text, column.categories[static_cast<std::size_t>(value)], delimiter, alone);
       } else if (column.is_time()) {
-        std::string date;  // a date (10 characters) is no allocation (short-string storage)
+        std::string date;
         append_time(date, value, column);
-        // Quoted when the delimiter is in it: '-', a digit, or the space or ':' of a time of day.
-        text += date.find(delimiter) != std::string::npos ? csv_quoted(date, delimiter) : date;
+        // Quoted if it holds the delimiter: '-', a digit, or the ' ' or ':' of a time of day.
+        text += csv_quoted(date, delimiter);
       } else if (number_delimiter) {  // e.g. '.' or '-': the number is quoted, which read_table allows
         std::string number;
         append_rounded(number, value, column.is_whole() ? 0 : column.decimals);

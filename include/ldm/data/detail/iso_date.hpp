@@ -36,13 +36,21 @@ inline std::optional<double> iso_date_days(std::string_view text) {
   return static_cast<double>(std::chrono::sys_days{date}.time_since_epoch().count());
 }
 
+// What a TimeFormat writes after the date: a space or ISO's 'T', and the seconds or not.
+inline char time_separator(TimeFormat format) {
+  return format == TimeFormat::space_seconds || format == TimeFormat::space_minutes ? ' ' : 'T';
+}
+inline bool writes_seconds(TimeFormat format) {
+  return format == TimeFormat::space_seconds || format == TimeFormat::t_seconds;
+}
+
 // The seconds of a date-time written as `format` says ("YYYY-MM-DD HH:MM:SS": 00:00:00 to
 // 23:59:59), or nothing for any other text.
 inline std::optional<double> iso_datetime_seconds(std::string_view text,
                                                   TimeFormat format = TimeFormat::space_seconds) {
-  const bool seconds = format == TimeFormat::space_seconds || format == TimeFormat::t_seconds;
-  const char separator = format == TimeFormat::space_seconds || format == TimeFormat::space_minutes ? ' ' : 'T';
-  if (text.size() != (seconds ? 19u : 16u) || text[10] != separator || text[13] != ':' || (seconds && text[16] != ':'))
+  const bool seconds = writes_seconds(format);
+  if (text.size() != (seconds ? 19u : 16u) || text[10] != time_separator(format) || text[13] != ':' ||
+      (seconds && text[16] != ':'))
     return std::nullopt;
   const std::optional<double> days = iso_date_days(text.substr(0, 10));
   int parts[3] = {0, 0, 0};
@@ -85,14 +93,14 @@ inline void append_iso_date(std::string& out, double days) {
 // format without seconds) and clamped to years 0000-9999.
 inline void append_iso_datetime(std::string& out, double seconds, TimeFormat format = TimeFormat::space_seconds) {
   constexpr double first = -719528.0 * 86400, last = 2932897.0 * 86400 - 1;
-  const bool with_seconds = format == TimeFormat::space_seconds || format == TimeFormat::t_seconds;
+  const bool with_seconds = writes_seconds(format);
   const double unit = with_seconds ? 1 : 60;
   const double second =
       std::isnan(seconds) ? 0 : unit * std::round(std::clamp(seconds, first, last - (unit - 1)) / unit);
   const double day = std::floor(second / 86400);
   append_iso_date(out, day);
   const auto in_day = static_cast<int>(second - 86400 * day);
-  const char separator = format == TimeFormat::space_seconds || format == TimeFormat::space_minutes ? ' ' : 'T';
+  const char separator = time_separator(format);
   char text[32];
   if (with_seconds)
     std::snprintf(text, sizeof text, "%c%02d:%02d:%02d", separator, in_day / 3600, in_day / 60 % 60, in_day % 60);
